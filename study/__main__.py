@@ -1,0 +1,7 @@
+"""``python -m study``: the command-line interface."""
+
+import sys
+
+from study.cli import main
+
+sys.exit(main())

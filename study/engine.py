@@ -1,0 +1,277 @@
+"""Gradient descent for linear regression, many trials at once.
+
+A *trial* is a learning rate, an epoch budget and a start θ₀ = (m, b) (or (w…, b)), run under
+:class:`Settings`. Update rules, with g = ∇J(θ):
+
+- ``gd``, simultaneous:       θ ← θ − lr·g(θ)                              (tutorials A, C, D, E)
+- ``gd``, sequential:         m ← m − lr·∂J/∂m(m, b);  b ← b − lr·∂J/∂b(m_new, b)   (tutorial B;
+                              with several features in coordinate order, intercept last)
+- ``momentum`` (heavy ball):  v ← β v − lr·g(θ);  θ ← θ + v
+- ``line_search``:            θ ← θ − t·g, with t from Armijo backtracking (start at lr, shrink
+                              by ``shrink`` until J(θ − t g) ≤ J(θ) − armijo·t·‖g‖²) or the exact
+                              minimiser t = gᵀg / gᵀHg of the quadratic cost along −g
+- ``minibatch`` SGD:          per epoch, one pass over a seeded random permutation in batches B,
+                              θ ← θ − lr·(N/|B|)·2s Σ_{i∈B} x_i r_i
+
+Full-batch rules use the sufficient statistics only (O(d²) per epoch); see :mod:`study.kernels`.
+Divergence is a status: a run stops at the first epoch whose cost is non-finite or exceeds
+``divergence_factor`` × the initial cost, and reports that epoch with the last finite values.
+
+Batch independence: every trial runs alone in its own compiled loop with the same operations in
+the same order, so its result is bit-for-bit identical alone or among any number of other trials.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from study import kernels as K
+from study.problem import Problem, cost_scale
+
+OPTIMIZERS = {"gd": K.GD, "momentum": K.MOMENTUM, "line_search": K.LINE_SEARCH,
+              "minibatch": K.MINIBATCH}
+UPDATES = {"simultaneous": K.SIMULTANEOUS, "sequential": K.SEQUENTIAL}
+LINE_SEARCHES = {"backtracking": K.BACKTRACKING, "exact": K.EXACT}
+COSTS = ("mse", "half_mse", "sse")
+STATUSES = ("converged", "max_epochs", "diverged")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Algorithm settings shared by the trials of a batch (defaults live in study.config)."""
+
+    cost: str = "mse"
+    update: str = "simultaneous"
+    optimizer: str = "gd"
+    momentum: float = 0.9
+    batch_size: int = 10
+    line_search: str = "backtracking"
+    armijo: float = 1e-4
+    shrink: float = 0.5
+    standardize: bool = False
+    tol_cost_change: float | None = None
+    tol_grad: float | None = None
+    tol_param: float | None = None
+    divergence_factor: float = 10.0
+    history_points: int = 200
+    history_dense: int = 100
+    param_tols: tuple[float, ...] = (0.1, 0.01, 0.001)
+    cost_tols: tuple[float, ...] = (1e-2, 1e-3, 1e-4)
+    record_path: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name, allowed in (("cost", COSTS), ("update", UPDATES), ("optimizer", OPTIMIZERS),
+                              ("line_search", LINE_SEARCHES)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {sorted(allowed)}; got "
+                                 f"{getattr(self, name)!r}")
+        if self.history_points < 2:
+            raise ValueError(f"history_points must be >= 2; got {self.history_points}")
+        if self.optimizer == "minibatch" and self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run: learning rate, epoch budget, start θ₀ (m, b) or (w…, b), settings."""
+
+    lr: float
+    epochs: int
+    init: tuple[float, ...] = (0.0, 0.0)
+    settings: Settings = field(default_factory=Settings)
+    seed: int | None = None  # minibatch shuffling; None: settings.seed
+
+
+@dataclass(frozen=True)
+class Result:
+    """What one trial did. θ in original units; costs under the trial's cost convention."""
+
+    theta: np.ndarray
+    cost: float
+    initial_cost: float
+    status: str
+    epochs_run: int
+    diverged_at: int | None
+    dist_to_ols: float
+    dist_per_param: np.ndarray
+    cost_gap: float
+    rel_cost_gap: float
+    grad_norm: float
+    first_param_epoch: dict[float, int | None]
+    first_cost_epoch: dict[float, int | None]
+    history_epoch: np.ndarray
+    history_cost: np.ndarray
+    history_theta: np.ndarray | None = None
+
+
+def checkpoints(epochs: int, points: int = 200, dense: int = 100) -> np.ndarray:
+    """Epochs at which the history is kept: 0, 1, …, up to ``dense`` (at most half the points),
+    then log-spaced up to ``epochs``; at most ``points − 1`` epochs, leaving room for the epoch
+    at which the run actually stops."""
+    budget = max(points - 1, 1)
+    dense = min(dense, budget // 2, epochs)
+    head = np.arange(dense + 1, dtype=np.int64)
+    if epochs <= dense:
+        return head
+    tail_n = budget - head.size
+    tail = np.unique(np.geomspace(max(dense, 1), epochs, tail_n + 1).round().astype(np.int64))
+    out = np.union1d(head, tail[tail > dense])
+    if out[-1] != epochs:
+        out = np.append(out[: budget - 1], epochs)
+    return out[:budget]
+
+
+@dataclass(frozen=True)
+class _Working:
+    """The problem as the kernel sees it under one setting of ``cost`` and ``standardize``."""
+
+    s: float
+    x_mean: np.ndarray
+    y_mean: float
+    sxx: np.ndarray
+    sxy: np.ndarray
+    U: np.ndarray
+    v: np.ndarray
+    sigma: np.ndarray
+
+    def to_working(self, theta: np.ndarray, standardize: bool, x_mean: np.ndarray) -> np.ndarray:
+        """w_z = w·σ, b_z = b + w·x̄ (inverse of kernels._to_original)."""
+        if not standardize:
+            return np.array(theta, dtype=np.float64)
+        theta = np.atleast_2d(theta)
+        w = theta[:, :-1]
+        return np.column_stack([w * self.sigma, theta[:, -1] + w @ x_mean])
+
+
+def _working(problem: Problem, settings: Settings) -> _Working:
+    st = problem.stats
+    s = cost_scale(settings.cost, st.n)
+    U = problem.X - st.x_mean
+    v = problem.y - st.y_mean
+    if not settings.standardize:
+        return _Working(s, st.x_mean, st.y_mean, st.sxx, st.sxy, U, v, np.ones(problem.d))
+    sigma = np.sqrt(np.diag(st.sxx) / st.n)
+    return _Working(s, np.zeros(problem.d), st.y_mean, st.sxx / np.outer(sigma, sigma),
+                    st.sxy / sigma, U / sigma, v, sigma)
+
+
+def run(problem: Problem, trials: Sequence[Trial]) -> list[Result]:
+    """Run trials (grouped into one compiled batch per distinct Settings); results in order."""
+    results: list[Result | None] = [None] * len(trials)
+    groups: dict[Settings, list[int]] = {}
+    for i, trial in enumerate(trials):
+        groups.setdefault(trial.settings, []).append(i)
+    for settings, idx in groups.items():
+        batch = [trials[i] for i in idx]
+        for i, res in zip(idx, run_batch(
+            problem, settings,
+            lr=np.array([t.lr for t in batch], dtype=np.float64),
+            epochs=np.array([t.epochs for t in batch], dtype=np.int64),
+            init=np.array([t.init for t in batch], dtype=np.float64),
+            seeds=np.array([settings.seed if t.seed is None else t.seed for t in batch]),
+        ), strict=True):
+            results[i] = res
+    return results  # type: ignore[return-value]
+
+
+def run_one(problem: Problem, trial: Trial) -> Result:
+    """Run a single trial."""
+    return run(problem, [trial])[0]
+
+
+def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.ndarray,
+              init: np.ndarray, seeds: np.ndarray | None = None) -> list[Result]:
+    """Run K trials that share ``settings``: ``lr`` (K,), ``epochs`` (K,), ``init`` (K, p)."""
+    lr = np.ascontiguousarray(lr, dtype=np.float64).reshape(-1)
+    epochs = np.ascontiguousarray(epochs, dtype=np.int64).reshape(-1)
+    n_trials, p = lr.size, problem.d + 1
+    init = np.ascontiguousarray(np.broadcast_to(init, (n_trials, p)), dtype=np.float64)
+    seeds = (np.full(n_trials, settings.seed, dtype=np.int64) if seeds is None
+             else np.asarray(seeds, dtype=np.int64) % (2**32))
+    if np.any(epochs < 0) or not np.all(lr > 0):
+        raise ValueError("every trial needs lr > 0 and epochs >= 0")
+    w = _working(problem, settings)
+    x_mean = problem.stats.x_mean
+    theta_star = problem.ols_theta
+    theta_star_w = w.to_working(theta_star, settings.standardize, x_mean).reshape(-1)
+    j_star = problem.ols_cost(settings.cost)
+    rel_den = j_star if j_star > 0 else 1.0
+    ck = np.full((n_trials, settings.history_points - 1), -1, dtype=np.int64)
+    for e in np.unique(epochs):
+        sched = checkpoints(int(e), settings.history_points, settings.history_dense)
+        ck[epochs == e, : sched.size] = sched
+    ptol = np.array(sorted(settings.param_tols, reverse=True), dtype=np.float64)
+    ctol = np.array(sorted(settings.cost_tols, reverse=True), dtype=np.float64)
+    H = settings.history_points
+    out = {
+        "theta": np.empty((n_trials, p)), "gap": np.empty(n_trials),
+        "status": np.empty(n_trials, np.int64), "epochs": np.empty(n_trials, np.int64),
+        "diverged": np.empty(n_trials, np.int64), "grad": np.empty(n_trials),
+        "first_param": np.full((n_trials, ptol.size), -1, np.int64),
+        "first_cost": np.full((n_trials, ctol.size), -1, np.int64),
+        "hist_n": np.empty(n_trials, np.int64), "hist_epoch": np.empty((n_trials, H), np.int64),
+        "hist_cost": np.empty((n_trials, H)),
+        "hist_theta": np.empty((n_trials, H if settings.record_path else 1, p)),
+    }
+    off = -1.0
+    with np.errstate(all="ignore"):
+        K.run_trials(
+            lr, epochs, w.to_working(init, settings.standardize, x_mean).reshape(n_trials, p),
+            seeds, ck,
+            w.s, float(problem.n), w.x_mean, w.y_mean, w.sxx, w.sxy,
+            np.ascontiguousarray(w.U), w.v,
+            theta_star_w, theta_star, j_star, rel_den,
+            settings.standardize, w.sigma, x_mean,
+            OPTIMIZERS[settings.optimizer], UPDATES[settings.update], settings.momentum,
+            settings.batch_size, LINE_SEARCHES[settings.line_search], settings.armijo,
+            settings.shrink,
+            off if settings.tol_cost_change is None else settings.tol_cost_change,
+            off if settings.tol_grad is None else settings.tol_grad,
+            off if settings.tol_param is None else settings.tol_param,
+            settings.divergence_factor, ptol, ctol, settings.record_path,
+            out["theta"], out["gap"], out["status"], out["epochs"], out["diverged"], out["grad"],
+            out["first_param"], out["first_cost"], out["hist_n"], out["hist_epoch"],
+            out["hist_cost"], out["hist_theta"],
+        )
+    return [_result(out, k, settings, ptol, ctol, theta_star, j_star, rel_den)
+            for k in range(n_trials)]
+
+
+def _result(out: dict, k: int, settings: Settings, ptol: np.ndarray, ctol: np.ndarray,
+            theta_star: np.ndarray, j_star: float, rel_den: float) -> Result:
+    theta = out["theta"][k].copy()
+    nh = int(out["hist_n"][k])
+    delta = theta - theta_star
+
+    def first(arr: np.ndarray, tols: np.ndarray, wanted: tuple[float, ...]) -> dict:
+        by_tol = {float(t): (int(e) if e >= 0 else None) for t, e in zip(tols, arr, strict=True)}
+        return {float(t): by_tol[float(t)] for t in wanted}
+
+    div = int(out["diverged"][k])
+    return Result(
+        theta=theta,
+        cost=float(j_star + out["gap"][k]),
+        initial_cost=float(out["hist_cost"][k, 0]),
+        status=STATUSES[int(out["status"][k])],
+        epochs_run=int(out["epochs"][k]),
+        diverged_at=div if div >= 0 else None,
+        dist_to_ols=float(np.linalg.norm(delta)),
+        dist_per_param=np.abs(delta),
+        cost_gap=float(out["gap"][k]),
+        rel_cost_gap=float(out["gap"][k] / rel_den),
+        grad_norm=float(out["grad"][k]),
+        first_param_epoch=first(out["first_param"][k], ptol, settings.param_tols),
+        first_cost_epoch=first(out["first_cost"][k], ctol, settings.cost_tols),
+        history_epoch=out["hist_epoch"][k, :nh].copy(),
+        history_cost=out["hist_cost"][k, :nh].copy(),
+        history_theta=out["hist_theta"][k, :nh].copy() if settings.record_path else None,
+    )
+
+
+def with_settings(trial: Trial, **changes) -> Trial:
+    """A copy of ``trial`` with some settings changed."""
+    return replace(trial, settings=replace(trial.settings, **changes))
