@@ -20,7 +20,8 @@ def _floats(text: str) -> tuple[float, ...]:
     try:
         return tuple(float(v) for v in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers; got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers; got {text!r}") from None
 
 
 def _columns(values: list[str] | None) -> list[str | int] | None:

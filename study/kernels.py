@@ -11,7 +11,7 @@ and the excess cost over the optimum is the exact quadratic form
     J − J* = s (δwᵀ Sxx δw + N (δw·x̄ + δb)²),   δ = θ − θ*,
 
 which is evaluated instead of ``J`` itself so that small gaps keep their precision.
-Each trial runs alone in its own loop, so its result is bit-for-bit the same whatever batch it is in.
+Each trial runs alone in its own loop, so its result is bit-for-bit the same in any batch.
 Only numpy and numba are imported; compiled code is cached on disk across processes.
 """
 
@@ -120,7 +120,8 @@ def _minibatch_epoch(theta, lr, s, n, x_mean, y_mean, U, v, batch, update, g):
     """One pass over a fresh permutation; each batch B moves θ by −lr times the unbiased
     estimate (N/|B|)·2s Σ_{i∈B} x_i r_i of the full gradient (r from centered data)."""
     d = x_mean.shape[0]
-    perm = np.random.permutation(U.shape[0])
+    # numba's own generator, reseeded per trial in run_trials: shuffles depend on the trial only
+    perm = np.random.permutation(U.shape[0])  # noqa: NPY002
     n_points = U.shape[0]
     start = 0
     while start < n_points:
@@ -165,7 +166,6 @@ def run_trials(
     which ‖θ − θ*‖ ≤ t (original units) and (J − J*)/J* ≤ t is recorded for each t.
     """
     n_trials, p = theta0.shape
-    d = p - 1
     n_pt = param_tols.shape[0]
     n_ct = cost_tols.shape[0]
     theta = np.empty(p)
@@ -175,7 +175,7 @@ def run_trials(
     vel = np.empty(p)
     trial_pt = np.empty(p)
     for k in range(n_trials):
-        np.random.seed(seeds[k])
+        np.random.seed(seeds[k])  # noqa: NPY002
         for j in range(p):
             theta[j] = theta0[k, j]
             vel[j] = 0.0
@@ -214,7 +214,8 @@ def run_trials(
                             for _ in range(_MAX_BACKTRACKS):
                                 for j in range(p):
                                     trial_pt[j] = theta[j] - t * g[j]
-                                if _gap(trial_pt, theta_star_w, s, n, x_mean, sxx) <= gap - armijo * t * gg:
+                                new_gap = _gap(trial_pt, theta_star_w, s, n, x_mean, sxx)
+                                if new_gap <= gap - armijo * t * gg:
                                     break
                                 t *= shrink
                         for j in range(p):

@@ -32,6 +32,7 @@ from study.engine import Settings
 from study.problem import Problem, cost_scale
 
 _CHUNK = 1 << 15
+DEFAULT = Settings()  # plain simultaneous GD on the mse cost
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def hessian(problem: Problem, cost: str = "mse", standardize: bool = False) -> n
     return 2.0 * s * H
 
 
-def spectrum(problem: Problem, settings: Settings = Settings()) -> Spectrum:
+def spectrum(problem: Problem, settings: Settings = DEFAULT) -> Spectrum:
     """Eigenvalues (ascending) and eigenvectors of H under the settings' cost and scaling."""
     H = hessian(problem, settings.cost, settings.standardize)
     values, vectors = np.linalg.eigh(H)
@@ -115,7 +116,7 @@ def spectral_radius(problem: Problem, settings: Settings, lr: float) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(iteration_matrix(problem, settings, lr)))))
 
 
-def lr_max(problem: Problem, settings: Settings = Settings()) -> float:
+def lr_max(problem: Problem, settings: Settings = DEFAULT) -> float:
     """Largest stable learning rate (the edge of stability).
 
     2/λ_max for simultaneous GD (and, as the stability edge of the mean dynamics, for
@@ -137,13 +138,13 @@ def lr_max(problem: Problem, settings: Settings = Settings()) -> float:
     return lo
 
 
-def best_lr(problem: Problem, settings: Settings = Settings()) -> float:
+def best_lr(problem: Problem, settings: Settings = DEFAULT) -> float:
     """2/(λ_min + λ_max): the constant lr with the fastest worst-case rate (κ−1)/(κ+1)."""
     sp = spectrum(problem, settings)
     return 2.0 / (sp.lam_min + sp.lam_max)
 
 
-def tuned_momentum(problem: Problem, settings: Settings = Settings()) -> tuple[float, float]:
+def tuned_momentum(problem: Problem, settings: Settings = DEFAULT) -> tuple[float, float]:
     """Heavy-ball (lr, β) with the optimal rate (√κ−1)/(√κ+1):
     lr = 4/(√λ_max + √λ_min)², β = ((√κ − 1)/(√κ + 1))²."""
     sp = spectrum(problem, settings)
@@ -157,7 +158,7 @@ def time_constant(problem: Problem, settings: Settings, lr: float) -> float:
     return float("inf") if rho >= 1.0 else -1.0 / np.log(rho)
 
 
-def slow_direction_text(problem: Problem, settings: Settings = Settings()) -> str:
+def slow_direction_text(problem: Problem, settings: Settings = DEFAULT) -> str:
     """The slowest eigen-direction of H in words (for one feature)."""
     v = spectrum(problem, settings).vectors[:, 0]
     if problem.d != 1:
@@ -196,7 +197,7 @@ class _Modal:
 
 def _modal(problem: Problem, settings: Settings, lr: float, init: Sequence[float]) -> _Modal:
     M = iteration_matrix(problem, settings, lr)
-    sigma, A = _working_map(problem, settings.standardize)
+    _, A = _working_map(problem, settings.standardize)
     theta0 = np.asarray(init, dtype=np.float64)
     e0 = np.linalg.solve(A, theta0 - problem.ols_theta)
     p = e0.size
