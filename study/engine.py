@@ -15,7 +15,8 @@ A *trial* is a learning rate, an epoch budget and a start θ₀ = (m, b) (or (w�
 
 Full-batch rules use the sufficient statistics only (O(d²) per epoch); see :mod:`study.kernels`.
 Divergence is a status: a run stops at the first epoch whose cost is non-finite or exceeds
-``divergence_factor`` × the initial cost, and reports that epoch with the last finite values.
+``divergence_factor`` × the initial cost (× 1/(1−β)² for momentum, whose stable transients can
+grow that much), and reports that epoch with the last finite values.
 
 Batch independence: every trial runs alone in its own compiled loop with the same operations in
 the same order, so its result is bit-for-bit identical alone or among any number of other trials.
@@ -25,6 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+
+__all__ = ["Result", "Settings", "Trial", "checkpoints", "replace", "run", "run_batch", "run_one"]
 
 import numpy as np
 
@@ -120,9 +123,9 @@ def checkpoints(epochs: int, points: int = 200, dense: int = 100) -> np.ndarray:
     tail_n = budget - head.size
     tail = np.unique(np.geomspace(max(dense, 1), epochs, tail_n + 1).round().astype(np.int64))
     out = np.union1d(head, tail[tail > dense])
-    if out[-1] != epochs:
-        out = np.append(out[: budget - 1], epochs)
-    return out[:budget]
+    if out.size > budget:
+        out = np.append(out[: budget - 1], epochs) if budget > 1 else out[:1]
+    return out
 
 
 @dataclass(frozen=True)
