@@ -1,0 +1,436 @@
+"""MLflow bookkeeping of a sweep: one experiment, one parent run per ``study run``, one child run
+per trial. This is the only module that imports mlflow; it knows nothing about Optuna.
+
+Layout in the tracking store:
+
+- experiment = the config's ``name``, created once (create-or-get under a file lock for local
+  sqlite stores; its id is then passed explicitly to every call, never ``set_experiment``);
+- parent run (one per invocation): the resolved config as ``config.yaml``, the data set as an
+  MLflow dataset input, N and column names, OLS θ* and J*, the Hessian spectrum and lr_max as
+  metrics, sampler and seed as params, package versions as tags;
+- child run per trial, named ``<study>-<trial number>``, tagged ``mlflow.parentRunId`` (so it
+  works across processes), ``optuna.study``, ``optuna.study_uid``, ``optuna.trial_number`` and
+  ``status``; trial parameters and every algorithm setting as params (numeric ones also as
+  metrics); the checkpointed cost as step metric ``cost`` (step = epoch); the final values as
+  metrics; the checkpoint history as ``history.csv``.
+
+Run status mapping (the run status tells the truth about the trial):
+
+=============  ===============  =================================================
+trial status   MLflow status    why
+=============  ===============  =================================================
+converged      FINISHED         a good run
+max_epochs     FINISHED         a valid result; the ``status`` tag says it stopped on budget
+diverged       FAILED           GD failed; metrics hold the last finite values
+interrupted    KILLED           Ctrl-C/SIGTERM while logging, or a worker found dead at start-up
+=============  ===============  =================================================
+
+Metrics are never NaN or ±inf (MLflow would store inf as ±1.8e308 and NaN breaks run pages):
+non-finite values are skipped, and unreached tolerances are simply absent. Every call goes
+through :func:`_retry`, which retries ``TEMPORARILY_UNAVAILABLE`` and sqlite lock errors with
+backoff while reusing the same payload and timestamps, so a retried ``log_batch`` does not add
+duplicate points. A child run is looked up by (study uid, trial number) before it is created, so
+a retry never makes two runs for one trial.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import math
+import os
+import socket
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+from mlflow import MlflowClient
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
+from mlflow.exceptions import MlflowException
+
+from study.engine import Result, Settings
+from study.errors import StorageError
+
+STATUS_TO_RUN_STATUS = {"converged": "FINISHED", "max_epochs": "FINISHED", "diverged": "FAILED"}
+MAX_METRICS, MAX_PARAMS, MAX_TAGS = 1000, 100, 100  # log_batch limits per request
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between attempts of one call
+WORKER_TAG = "study.worker"
+
+T = TypeVar("T")
+
+
+def tol_key(prefix: str, tol: float) -> str:
+    """Name of an epochs-to-tolerance value: ``epochs_to_param_tol_0.01``."""
+    return f"{prefix}_{tol:g}"
+
+
+def worker_id() -> str:
+    """``host:pid`` of this process, stored on runs and trials so dead workers can be found."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def worker_is_dead(worker: str | None) -> bool:
+    """True only when ``worker`` ran on this host and its process no longer exists."""
+    if not worker or ":" not in worker:
+        return False
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, MlflowException):
+        if exc.error_code == "TEMPORARILY_UNAVAILABLE":
+            return True
+    text = str(exc).lower()
+    return "database is locked" in text or "database table is locked" in text
+
+
+def _retry(call: Callable[[], T], what: str, before_retry: Callable[[], T | None] | None = None,
+           delays: Sequence[float] = RETRY_DELAYS) -> T:
+    """Run ``call``; on a transient store error wait and try again with the same payload.
+
+    ``before_retry`` may return a value that makes the retry unnecessary (a run that the failed
+    attempt did create after all)."""
+    for attempt in range(len(delays) + 1):
+        try:
+            return call()
+        except Exception as exc:
+            if not _retryable(exc):
+                raise
+            if attempt == len(delays):
+                raise StorageError(f"MLflow store stayed unavailable while trying to {what} "
+                                   f"({len(delays) + 1} attempts): {exc}") from exc
+            time.sleep(delays[attempt])
+            if before_retry is not None:
+                found = before_retry()
+                if found is not None:
+                    return found
+    raise AssertionError("unreachable")
+
+
+def _chunks(items: Sequence, size: int) -> list[Sequence]:
+    return [items[i: i + size] for i in range(0, len(items), size)]
+
+
+def log_batch(client: MlflowClient, run_id: str, metrics: Sequence[Metric] = (),
+              params: Sequence[Param] = (), tags: Sequence[RunTag] = ()) -> int:
+    """``log_batch`` split to the per-request limits; returns the number of calls made."""
+    m, p, t = _chunks(metrics, MAX_METRICS), _chunks(params, MAX_PARAMS), _chunks(tags, MAX_TAGS)
+    calls = max(len(m), len(p), len(t))
+    for i in range(calls):
+        batch = (m[i] if i < len(m) else [], p[i] if i < len(p) else [],
+                 t[i] if i < len(t) else [])
+        _retry(lambda b=batch: client.log_batch(run_id, metrics=b[0], params=b[1], tags=b[2],
+                                                synchronous=True), "log a batch")
+    return calls
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float | np.number) and not isinstance(value, bool) \
+        and math.isfinite(float(value))
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+# ── child runs ──────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """What a child run shows: one trial's inputs and its engine result."""
+
+    study: str
+    study_uid: str
+    number: int
+    params: Mapping[str, Any]  # as in the config: lr, epochs, init_m, …, swept settings
+    settings: Settings
+    seed: int
+    result: Result
+    param_names: tuple[str, ...]  # ("m", "b") or ("w1", …, "b")
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.study}-{self.number}"
+
+
+def result_values(result: Result, param_names: Sequence[str]) -> dict[str, Any]:
+    """The flat, named result of a trial (None where unreached); shared by MLflow and Optuna."""
+    out: dict[str, Any] = {f"final_{n}": float(v) for n, v in zip(param_names, result.theta,
+                                                                  strict=True)}
+    out.update(final_cost=result.cost, initial_cost=result.initial_cost,
+               dist_to_ols=result.dist_to_ols, cost_gap=result.cost_gap,
+               rel_cost_gap=result.rel_cost_gap, grad_norm=result.grad_norm,
+               epochs_run=result.epochs_run, diverged_at=result.diverged_at)
+    for tol, epoch in result.first_param_epoch.items():
+        out[tol_key("epochs_to_param_tol", tol)] = epoch
+    for tol, epoch in result.first_cost_epoch.items():
+        out[tol_key("epochs_to_cost_tol", tol)] = epoch
+    return out
+
+
+def history_csv(result: Result, param_names: Sequence[str]) -> str:
+    """The engine's checkpoints as CSV: ``epoch,cost[,<param>…]``."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    path = result.history_theta
+    writer.writerow(["epoch", "cost", *(param_names if path is not None else ())])
+    for i, (epoch, cost) in enumerate(zip(result.history_epoch, result.history_cost,
+                                          strict=True)):
+        row = [int(epoch), repr(float(cost))]
+        if path is not None:
+            row += [repr(float(v)) for v in path[i]]
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+def trial_payload(rec: TrialRecord, timestamp: int, parent_run_id: str | None
+                  ) -> tuple[dict[str, str], list[Metric], list[Param], list[RunTag]]:
+    """(creation tags, metrics, params, extra tags) of a child run; pure, so a retry or the
+    benchmark's floor sends exactly the same thing."""
+    res = rec.result
+    create_tags = {"optuna.study": rec.study, "optuna.study_uid": rec.study_uid,
+                   "optuna.trial_number": str(rec.number), WORKER_TAG: worker_id()}
+    if parent_run_id:
+        create_tags["mlflow.parentRunId"] = parent_run_id
+    inputs: dict[str, Any] = {f.name: getattr(rec.settings, f.name) for f in fields(Settings)}
+    inputs["seed"] = rec.seed
+    inputs.update(rec.params)
+    params = [Param(k, _param_text(v)) for k, v in inputs.items()]
+    metrics = [Metric(k, float(v), timestamp, 0) for k, v in inputs.items()
+               if _finite(v) or isinstance(v, bool)]
+    metrics += [Metric(k, float(v), timestamp, 0)
+                for k, v in result_values(res, rec.param_names).items() if _finite(v)]
+    metrics += [Metric("cost", float(c), timestamp, int(e))
+                for e, c in zip(res.history_epoch, res.history_cost, strict=True)
+                if math.isfinite(c)]
+    tags = [RunTag("status", res.status)]
+    return create_tags, metrics, params, tags
+
+
+# ── the tracker ─────────────────────────────────────────────────────────────────────────────
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The file behind a ``sqlite:///`` URI, else None."""
+    if not uri.startswith("sqlite:"):
+        return None
+    path = unquote(urlparse(uri).path)
+    if uri.startswith("sqlite:////"):
+        return Path("/" + path.lstrip("/"))
+    return Path(path.lstrip("/")).resolve()
+
+
+def artifact_root(uri: str) -> Path | None:
+    """Where artifacts of a local sqlite store go: ``mlruns/`` beside the database file."""
+    db = sqlite_path(uri)
+    return None if db is None else db.parent / "mlruns"
+
+
+def ui_command(uri: str) -> list[str]:
+    """The exact ``mlflow ui`` command for a tracking URI."""
+    cmd = ["mlflow", "ui", "--backend-store-uri", uri]
+    root = artifact_root(uri)
+    if root is not None:
+        cmd += ["--default-artifact-root", root.as_uri()]
+    return cmd
+
+
+def _quiet_migrations() -> None:
+    # A new sqlite store prints its schema migration at INFO; a sweep's output is its summary.
+    for name in ("mlflow.store.db.utils", "alembic", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class Tracker:
+    """One experiment in one tracking store; see the module docstring for what is logged."""
+
+    def __init__(self, uri: str, experiment: str) -> None:
+        self.uri = uri
+        self.experiment = experiment
+        self.parent_run_id: str | None = None
+        self._open_child: str | None = None
+        _quiet_migrations()
+        db = sqlite_path(uri)
+        if db is None:
+            self.client = MlflowClient(tracking_uri=uri)
+            self.experiment_id = self._experiment_id()
+            return
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the MLflow store folder {db.parent}: {exc}") \
+                from exc
+        from filelock import FileLock
+
+        # Several processes migrating a brand-new sqlite store at once corrupt it: serialise
+        # the schema creation and the experiment's create-or-get.
+        with FileLock(str(db) + ".lock", timeout=120):
+            self.client = MlflowClient(tracking_uri=uri)
+            self.experiment_id = self._experiment_id()
+
+    def _experiment_id(self) -> str:
+        try:
+            exp = _retry(lambda: self.client.get_experiment_by_name(self.experiment),
+                         "read the experiment")
+            if exp is not None:
+                if exp.lifecycle_stage == "deleted":
+                    raise StorageError(f"MLflow experiment {self.experiment!r} is deleted in "
+                                       f"{self.uri}; restore it or choose another name")
+                return exp.experiment_id
+            root = artifact_root(self.uri)
+            location = None if root is None else (root / self.experiment).as_uri()
+            try:
+                return self.client.create_experiment(self.experiment, artifact_location=location)
+            except MlflowException as exc:  # another worker created it first
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                return self.client.get_experiment_by_name(self.experiment).experiment_id
+        except MlflowException as exc:
+            raise StorageError(f"cannot use the MLflow store {self.uri}: {exc.message}") from exc
+        except OSError as exc:
+            raise StorageError(f"cannot use the MLflow store {self.uri}: {exc}") from exc
+
+    # parent ─────────────────────────────────────────────────────────────────────────────────
+
+    def start_parent(self, run_name: str, *, config_yaml: str, dataset: DatasetInput | None,
+                     params: Mapping[str, Any], metrics: Mapping[str, float],
+                     tags: Mapping[str, str]) -> str:
+        """Create the invocation's parent run and log what describes the whole sweep."""
+        now = int(time.time() * 1000)
+        run = _retry(lambda: self.client.create_run(
+            self.experiment_id, start_time=now, run_name=run_name,
+            tags={**tags, WORKER_TAG: worker_id(), "study.role": "sweep"}), "create the parent run")
+        run_id = run.info.run_id
+        self.parent_run_id = run_id
+        log_batch(self.client, run_id,
+                  metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if _finite(v)],
+                  params=[Param(k, _param_text(v)) for k, v in params.items()])
+        _retry(lambda: self.client.log_text(run_id, config_yaml, "config.yaml"), "log config")
+        if dataset is not None:
+            _retry(lambda: self.client.log_inputs(run_id, [dataset]), "log the data set")
+        return run_id
+
+    def end_parent(self, status: str, metrics: Mapping[str, float] | None = None) -> None:
+        """Close the parent run (FINISHED, KILLED or FAILED), with closing metrics."""
+        if self.parent_run_id is None:
+            return
+        run_id, now = self.parent_run_id, int(time.time() * 1000)
+        if metrics:
+            log_batch(self.client, run_id, metrics=[Metric(k, float(v), now, 0)
+                                                    for k, v in metrics.items() if _finite(v)])
+        _retry(lambda: self.client.set_terminated(run_id, status, end_time=now), "end the run")
+        self.parent_run_id = None
+
+    # children ───────────────────────────────────────────────────────────────────────────────
+
+    def existing_children(self, study_uid: str, since_ms: int) -> dict[int, str]:
+        """Run ids by trial number of child runs of ``study_uid`` started at or after
+        ``since_ms``: one query per batch instead of one per trial."""
+        flt = (f"tags.`optuna.study_uid` = '{study_uid}' "
+               f"AND attributes.start_time >= {int(since_ms)}")
+        found: dict[int, str] = {}
+        token = None
+        while True:
+            page = _retry(lambda t=token: self.client.search_runs(
+                [self.experiment_id], flt, max_results=1000, page_token=t), "search runs")
+            for run in page:
+                number = run.data.tags.get("optuna.trial_number")
+                if number is not None and number.isdigit():
+                    found.setdefault(int(number), run.info.run_id)
+            token = page.token
+            if not token:
+                return found
+
+    def _find_child(self, study_uid: str, number: int) -> str | None:
+        flt = (f"tags.`optuna.study_uid` = '{study_uid}' "
+               f"AND tags.`optuna.trial_number` = '{number}'")
+        runs = self.client.search_runs([self.experiment_id], flt, max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def log_trial(self, rec: TrialRecord, existing: str | None = None) -> str:
+        """Create (or reuse) the trial's child run, log it in a few batched calls, close it."""
+        now = int(time.time() * 1000)
+        create_tags, metrics, params, tags = trial_payload(rec, now, self.parent_run_id)
+        run_id = existing
+        if run_id is None:
+            run_id = _retry(
+                lambda: self.client.create_run(self.experiment_id, start_time=now,
+                                               tags=create_tags, run_name=rec.run_name
+                                               ).info.run_id,
+                "create a trial run",
+                before_retry=lambda: self._find_child(rec.study_uid, rec.number))
+        self._open_child = run_id
+        log_batch(self.client, run_id, metrics, params, tags)
+        text = history_csv(rec.result, rec.param_names)
+        _retry(lambda: self.client.log_text(run_id, text, "history.csv"), "log the history")
+        status = STATUS_TO_RUN_STATUS[rec.result.status]
+        _retry(lambda: self.client.set_terminated(run_id, status, end_time=now), "end the run")
+        self._open_child = None
+        return run_id
+
+    def kill_open_child(self) -> None:
+        """Mark a child run interrupted mid-logging KILLED (Ctrl-C/SIGTERM)."""
+        if self._open_child is not None:
+            run_id, self._open_child = self._open_child, None
+            _retry(lambda: self.client.set_terminated(run_id, "KILLED",
+                                                      end_time=int(time.time() * 1000)),
+                   "end an interrupted run")
+
+    def reap_dead_workers(self) -> int:
+        """Mark RUNNING runs of dead processes on this host KILLED (kill -9 leaves them
+        RUNNING for ever); returns how many."""
+        flt = f"attributes.status = '{RunStatus.to_string(RunStatus.RUNNING)}'"
+        runs = _retry(lambda: self.client.search_runs([self.experiment_id], flt,
+                                                      max_results=1000), "search runs")
+        dead = [r for r in runs if worker_is_dead(r.data.tags.get(WORKER_TAG))]
+        now = int(time.time() * 1000)
+        for run in dead:
+            _retry(lambda r=run: self.client.set_terminated(r.info.run_id, "KILLED",
+                                                            end_time=now), "end a dead run")
+        return len(dead)
+
+
+def dataset_input(name: str, source: str, digest: str, columns: Sequence[str], n_rows: int,
+                  targets: str) -> DatasetInput:
+    """An MLflow dataset input: name, source path, digest, column schema and size."""
+    schema = {"mlflow_colspec": [{"type": "double", "name": c, "required": True}
+                                 for c in columns]}
+    profile = {"num_rows": n_rows, "num_elements": n_rows * len(columns), "targets": targets}
+    entity = Dataset(name=name, digest=digest, source_type="local",
+                     source=json.dumps({"uri": source}), schema=json.dumps(schema),
+                     profile=json.dumps(profile))
+    return DatasetInput(entity, tags=[InputTag("mlflow.data.context", "training")])
+
+
+def package_versions(names: Iterable[str] = ("study", "numpy", "optuna", "mlflow")
+                     ) -> dict[str, str]:
+    """Installed versions, read from package metadata (nothing is imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "unknown"
+    return out
