@@ -60,9 +60,9 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from study import api
+    from study import fitting
 
-    out = api.fit(
+    out = fitting.fit(
         args.data, x=_columns(args.x), y=_columns([args.y] if args.y else None),
         lr=args.lr, epochs=args.epochs, init_m=args.init_m, init_b=args.init_b,
         cost=args.cost, update=args.update, optimizer=args.optimizer,
@@ -72,13 +72,119 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(api.format_fit(out))
+        print(fitting.format_fit(out))
     return 0
+
+
+# ── config arguments (shared by the commands that read a study config) ─────────────────────
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    """Positional ``config`` and repeatable ``--set KEY=VALUE`` (applied before validation)."""
+    parser.add_argument("config", help="study config (YAML)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a config key before validation, "
+                        "e.g. --set search.n_trials=50 (repeatable)")
+
+
+def _load_config(args: argparse.Namespace):
+    """The validated config named by :func:`_add_config_args`'s arguments."""
+    from study.config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+# ── study validate ──────────────────────────────────────────────────────────────────────────
+
+
+def _add_validate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("validate", help="check a config and its data without running anything",
+                       description="Validate a study config (with overrides) and load its data; "
+                                   "print one ok line, or one error line and exit 2.")
+    _add_config_args(p)
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from study.data import load_problem
+
+    cfg = _load_config(args)
+    problem = load_problem(cfg.data.path, x=cfg.data.x, y=cfg.data.y)
+    cfg.init_space(problem.d)  # init_m vs init_w… must fit the data's number of features
+    print(f"ok: {args.config}: {cfg.name}, {cfg.search.n_trials} trials, "
+          f"space: {', '.join(cfg.search.space)}")
+    return 0
+
+
+# ── study run ───────────────────────────────────────────────────────────────────────────────
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run or resume the sweep of a config",
+                       description="Run the config's Optuna sweep, one MLflow run per trial, "
+                                   "until search.n_trials trials are complete (re-running "
+                                   "resumes). Ctrl-C stops cleanly; run again to resume.")
+    _add_config_args(p)
+    p.add_argument("--fresh", action="store_true",
+                   help="delete a stored study of the same name and start again")
+    p.add_argument("--no-report", action="store_true", help="do not write the report")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from study import api
+
+    cfg = _load_config(args)
+    summary = api.run_sweep(cfg, fresh=args.fresh, progress=not args.no_progress,
+                            report=False if args.no_report else None)
+    print(api.format_summary(summary))
+    if summary.interrupted:
+        import shlex
+
+        again = shlex.join(["study", "run", args.config,
+                            *(a for o in args.overrides for a in ("--set", o))])
+        print(f"study: interrupted with {summary.n_complete} of {summary.n_trials} trials "
+              f"complete; to resume, run: {again}", file=sys.stderr)
+        return 130
+    return 0
+
+
+# ── study ui ────────────────────────────────────────────────────────────────────────────────
+
+
+def _add_ui(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ui", help="print (or run) the mlflow ui command for a config's store",
+                       description="Print the exact `mlflow ui` command for the config's "
+                                   "tracking store (default: ./mlflow.db); --open runs it.")
+    p.add_argument("config", nargs="?", help="study config (YAML); default: the stores in the "
+                   "working directory")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key before validation (repeatable)")
+    p.add_argument("--open", action="store_true", help="run the command (Ctrl-C stops it)")
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    import shlex
+    import shutil
+    import subprocess
+
+    from study import api
+
+    cmd = api.ui_command(args.config, args.overrides)
+    print(shlex.join(cmd))
+    if not args.open:
+        return 0
+    exe = shutil.which("mlflow")
+    try:
+        return subprocess.call([exe, *cmd[1:]] if exe else [sys.executable, "-m", "mlflow",
+                                                            *cmd[1:]])
+    except KeyboardInterrupt:
+        return 0
 
 
 # ── main ────────────────────────────────────────────────────────────────────────────────────
 
-COMMANDS = {"fit": (_add_fit, _cmd_fit)}
+COMMANDS = {"fit": (_add_fit, _cmd_fit), "validate": (_add_validate, _cmd_validate),
+            "run": (_add_run, _cmd_run), "ui": (_add_ui, _cmd_ui)}
 
 
 def build_parser() -> argparse.ArgumentParser:

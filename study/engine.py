@@ -129,37 +129,73 @@ def checkpoints(epochs: int, points: int = 200, dense: int = 100) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Working:
-    """The problem as the kernel sees it under one setting of ``cost`` and ``standardize``."""
+class Working:
+    """The problem in the coordinates GD works in, for one cost and feature scaling.
 
-    s: float
-    x_mean: np.ndarray
-    y_mean: float
-    sxx: np.ndarray
-    sxy: np.ndarray
-    U: np.ndarray
-    v: np.ndarray
-    sigma: np.ndarray
+    With standardized features z = (x − x̄)/σ the weights are w_z = σ·w and b_z = b + w·x̄;
+    errors map back to original units as δ = A·δ_z. Without scaling A = I.
+    """
 
-    def to_working(self, theta: np.ndarray, standardize: bool, x_mean: np.ndarray) -> np.ndarray:
-        """w_z = w·σ, b_z = b + w·x̄ (inverse of kernels._to_original)."""
-        if not standardize:
-            return np.array(theta, dtype=np.float64)
-        theta = np.atleast_2d(theta)
-        w = theta[:, :-1]
-        return np.column_stack([w * self.sigma, theta[:, -1] + w @ x_mean])
+    s: float  # cost scale: J = s·Σ r²
+    n: int
+    x_mean: np.ndarray  # of the working features (0 when standardized)
+    sxx: np.ndarray  # centered Σ uuᵀ of the working features
+    U: np.ndarray  # centered working features (N, d)
+    residual: np.ndarray  # OLS residuals y − Xθ* (the same in every coordinate system)
+    A: np.ndarray  # working error → original-unit error
+
+    @property
+    def hessian(self) -> np.ndarray:
+        """H = 2s·[[Sxx + N x̄x̄ᵀ, N x̄], [N x̄ᵀ, N]]."""
+        d = self.x_mean.size
+        H = np.empty((d + 1, d + 1))
+        H[:-1, :-1] = self.sxx + self.n * np.outer(self.x_mean, self.x_mean)
+        H[:-1, -1] = H[-1, :-1] = self.n * self.x_mean
+        H[-1, -1] = self.n
+        return 2.0 * self.s * H
+
+    def to_error(self, problem: Problem, theta: np.ndarray) -> np.ndarray:
+        """Working-coordinate errors A⁻¹(θ − θ*) of original-unit θ (rows)."""
+        return np.linalg.solve(self.A, (np.atleast_2d(theta) - problem.ols_theta).T).T
 
 
-def _working(problem: Problem, settings: Settings) -> _Working:
+def working(problem: Problem, cost: str = "mse", standardize: bool = False) -> Working:
+    """The working problem for a cost convention and feature scaling."""
     st = problem.stats
-    s = cost_scale(settings.cost, st.n)
+    s = cost_scale(cost, st.n)
     U = problem.X - st.x_mean
-    v = problem.y - st.y_mean
-    if not settings.standardize:
-        return _Working(s, st.x_mean, st.y_mean, st.sxx, st.sxy, U, v, np.ones(problem.d))
+    residual = problem.y - problem.X @ problem.ols_theta[:-1] - problem.ols_theta[-1]
+    p = problem.d + 1
+    if not standardize:
+        return Working(s, st.n, st.x_mean, st.sxx, U, residual, np.eye(p))
     sigma = np.sqrt(np.diag(st.sxx) / st.n)
-    return _Working(s, np.zeros(problem.d), st.y_mean, st.sxx / np.outer(sigma, sigma),
-                    st.sxy / sigma, U / sigma, v, sigma)
+    A = np.eye(p)
+    A[:-1, :-1] = np.diag(1.0 / sigma)
+    A[-1, :-1] = -st.x_mean / sigma
+    return Working(s, st.n, np.zeros(problem.d), st.sxx / np.outer(sigma, sigma), U / sigma,
+                   residual, A)
+
+
+def iteration_matrices(H: np.ndarray, lr: np.ndarray, update: str = "simultaneous",
+                       beta: float = 0.0) -> np.ndarray:
+    """Per-lr linear maps of one full-batch epoch, shape (K, q, q).
+
+    With H = L + D + U (L strictly lower; L = 0 for the simultaneous update):
+    G = (I + lr·L)⁻¹(I − lr·(D + U)) maps δ without momentum (G = I − lr·H when simultaneous);
+    with momentum β the state is (δ, v) and the map is [[G, B], [G − I, B]], B = β(I + lr·L)⁻¹.
+    """
+    lr = np.asarray(lr, dtype=np.float64).reshape(-1, 1, 1)
+    eye = np.eye(H.shape[0])
+    if update == "simultaneous" and beta == 0.0:
+        return eye - lr * H
+    L = np.tril(H, -1) if update == "sequential" else np.zeros_like(H)
+    inv = np.linalg.inv(eye + lr * L)
+    G = inv @ (eye - lr * (H - L))
+    if beta == 0.0:
+        return G
+    B = beta * inv
+    return np.concatenate([np.concatenate([G, B], axis=2),
+                           np.concatenate([G - eye, B], axis=2)], axis=1)
 
 
 def run(problem: Problem, trials: Sequence[Trial]) -> list[Result]:
@@ -197,12 +233,18 @@ def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.n
              else np.asarray(seeds, dtype=np.int64) % (2**32))
     if np.any(epochs < 0) or not np.all(lr > 0):
         raise ValueError("every trial needs lr > 0 and epochs >= 0")
-    w = _working(problem, settings)
-    x_mean = problem.stats.x_mean
+    w = working(problem, settings.cost, settings.standardize)
     theta_star = problem.ols_theta
-    theta_star_w = w.to_working(theta_star, settings.standardize, x_mean).reshape(-1)
     j_star = problem.ols_cost(settings.cost)
     rel_den = j_star if j_star > 0 else 1.0
+    e0 = np.ascontiguousarray(w.to_error(problem, init))
+    gap0 = np.array([w.s * _sse_excess(w, e) for e in e0])
+    # Heavy-ball transients can grow the cost ~1/(1−β)² before they decay (seen: ×770 at
+    # β = 0.99 just below the edge), so the growth limit widens by that factor for momentum.
+    beta = settings.momentum if settings.optimizer == "momentum" else 0.0
+    cost0 = j_star + gap0
+    limit = settings.divergence_factor / (1.0 - beta) ** 2 * cost0
+    gap_limit = np.where(cost0 > 0, limit - j_star, np.inf)
     ck = np.full((n_trials, settings.history_points - 1), -1, dtype=np.int64)
     for e in np.unique(epochs):
         sched = checkpoints(int(e), settings.history_points, settings.history_dense)
@@ -220,28 +262,37 @@ def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.n
         "hist_cost": np.empty((n_trials, H)),
         "hist_theta": np.empty((n_trials, H if settings.record_path else 1, p)),
     }
-    off = -1.0
+    problem_args = (w.s, float(w.n), w.x_mean, w.sxx)
+    stop_args = (
+        -1.0 if settings.tol_cost_change is None else settings.tol_cost_change,
+        -1.0 if settings.tol_grad is None else settings.tol_grad,
+        -1.0 if settings.tol_param is None else settings.tol_param**2,
+        ptol**2, ctol * rel_den, settings.record_path,
+        out["theta"], out["gap"], out["status"], out["epochs"], out["diverged"], out["grad"],
+        out["first_param"], out["first_cost"], out["hist_n"], out["hist_epoch"],
+        out["hist_cost"], out["hist_theta"],
+    )
     with np.errstate(all="ignore"):
-        K.run_trials(
-            lr, epochs, w.to_working(init, settings.standardize, x_mean).reshape(n_trials, p),
-            seeds, ck,
-            w.s, float(problem.n), w.x_mean, w.y_mean, w.sxx, w.sxy,
-            np.ascontiguousarray(w.U), w.v,
-            theta_star_w, theta_star, j_star, rel_den,
-            settings.standardize, w.sigma, x_mean,
-            OPTIMIZERS[settings.optimizer], UPDATES[settings.update], settings.momentum,
-            settings.batch_size, LINE_SEARCHES[settings.line_search], settings.armijo,
-            settings.shrink,
-            off if settings.tol_cost_change is None else settings.tol_cost_change,
-            off if settings.tol_grad is None else settings.tol_grad,
-            off if settings.tol_param is None else settings.tol_param,
-            settings.divergence_factor, ptol, ctol, settings.record_path,
-            out["theta"], out["gap"], out["status"], out["epochs"], out["diverged"], out["grad"],
-            out["first_param"], out["first_cost"], out["hist_n"], out["hist_epoch"],
-            out["hist_cost"], out["hist_theta"],
-        )
+        if settings.optimizer in ("gd", "momentum"):
+            M = iteration_matrices(w.hessian, lr, settings.update, beta)
+            z0 = np.zeros((n_trials, M.shape[1]))
+            z0[:, :p] = e0
+            K.run_linear(M, epochs, z0, ck, gap_limit, *problem_args, w.A, theta_star, j_star,
+                         *stop_args)
+        else:
+            K.run_nonlinear(
+                lr, epochs, e0, seeds, ck, gap_limit, *problem_args,
+                np.ascontiguousarray(w.U), w.residual, w.A, theta_star, j_star,
+                OPTIMIZERS[settings.optimizer], UPDATES[settings.update], settings.batch_size,
+                LINE_SEARCHES[settings.line_search], settings.armijo, settings.shrink, *stop_args)
     return [_result(out, k, settings, ptol, ctol, theta_star, j_star, rel_den)
             for k in range(n_trials)]
+
+
+def _sse_excess(w: Working, e: np.ndarray) -> float:
+    """Σr² − Σr*² = δwᵀ Sxx δw + N δc² (centered, so it keeps its precision)."""
+    dc = e[-1] + e[:-1] @ w.x_mean
+    return float(e[:-1] @ w.sxx @ e[:-1] + w.n * dc * dc)
 
 
 def _result(out: dict, k: int, settings: Settings, ptol: np.ndarray, ctol: np.ndarray,

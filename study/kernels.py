@@ -1,17 +1,19 @@
-"""Compiled gradient-descent kernels (numba), one trial per outer loop iteration.
+"""Compiled gradient-descent kernels (numba); one trial at a time, each in its own loop.
 
-All quantities are in *working coordinates*: the raw features, or their z-scores when the trial
-standardizes. With centered statistics (see :mod:`study.problem`) and the mean residual
-``c = w·x̄ + b − ȳ``, the gradient of ``J = s·Σ r²`` is
+Everything runs on the error δ = θ − θ* in *working coordinates* (the raw features, or their
+z-scores when standardizing); original-unit errors are A·δ for a fixed matrix A. With centered
+statistics (see :mod:`study.problem`) and δc = δw·x̄ + δb (the error of the prediction at x̄),
 
-    ∂J/∂w = 2s (Sxx w − Sxy + N x̄ c),     ∂J/∂b = 2s N c,
+    ∇J = 2s (Sxx δw + N x̄ δc,  N δc),      J − J* = s (δwᵀ Sxx δw + N δc²),
 
-and the excess cost over the optimum is the exact quadratic form
+so an epoch costs O(d²) whatever N is, and small gaps J − J* keep their precision.
 
-    J − J* = s (δwᵀ Sxx δw + N (δw·x̄ + δb)²),   δ = θ − θ*,
+Plain GD and heavy-ball momentum (simultaneous or sequential) are linear maps z ← M z of the
+state z = δ (or (δ, v) with momentum); :func:`run_linear` iterates the per-trial M built by
+:func:`study.engine.iteration_matrices`. Line search and minibatch SGD are not linear in δ:
+:func:`run_nonlinear` applies their rules directly.
 
-which is evaluated instead of ``J`` itself so that small gaps keep their precision.
-Each trial runs alone in its own loop, so its result is bit-for-bit the same in any batch.
+A trial's numbers never depend on the other trials of its batch: same operations, same order.
 Only numpy and numba are imported; compiled code is cached on disk across processes.
 """
 
@@ -20,281 +22,393 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# Codes shared with study.engine (numba cannot see Python dicts of strings cheaply).
 GD, MOMENTUM, LINE_SEARCH, MINIBATCH = 0, 1, 2, 3
 SIMULTANEOUS, SEQUENTIAL = 0, 1
 BACKTRACKING, EXACT = 0, 1
 CONVERGED, MAX_EPOCHS, DIVERGED = 0, 1, 2
 
 _MAX_BACKTRACKS = 200
-
-
-@njit(cache=True, inline="always")
-def _mean_residual(theta, x_mean, y_mean):
-    """c = w·x̄ + b − ȳ."""
-    d = x_mean.shape[0]
-    c = theta[d] - y_mean
-    for j in range(d):
-        c += theta[j] * x_mean[j]
-    return c
+# Slots of the per-trial bookkeeping arrays used by _event.
+_IP, _IC, _IH, _ICK = 0, 1, 2, 3  # next param tol, next cost tol, history length, next checkpoint
 
 
 @njit(cache=True)
-def _gradient(theta, s, n, x_mean, y_mean, sxx, sxy, out):
-    """out = ∇J(θ) = 2s (Sxx w − Sxy + N x̄ c, N c)."""
-    d = x_mean.shape[0]
-    c = _mean_residual(theta, x_mean, y_mean)
-    for j in range(d):
-        acc = -sxy[j] + n * x_mean[j] * c
-        for k in range(d):
-            acc += sxx[j, k] * theta[k]
-        out[j] = 2.0 * s * acc
-    out[d] = 2.0 * s * n * c
-
-
-@njit(cache=True)
-def _gap(theta, theta_star, s, n, x_mean, sxx):
-    """J(θ) − J* = s (δwᵀ Sxx δw + N (δw·x̄ + δb)²)."""
+def _gap(e, s, n, x_mean, sxx):
+    """J − J* = s (δwᵀ Sxx δw + N δc²)."""
     d = x_mean.shape[0]
     quad = 0.0
-    dc = theta[d] - theta_star[d]
+    dc = e[d]
     for j in range(d):
-        dj = theta[j] - theta_star[j]
-        dc += dj * x_mean[j]
+        dc += e[j] * x_mean[j]
         row = 0.0
         for k in range(d):
-            row += sxx[j, k] * (theta[k] - theta_star[k])
-        quad += dj * row
+            row += sxx[j, k] * e[k]
+        quad += e[j] * row
     return s * (quad + n * dc * dc)
 
 
 @njit(cache=True)
-def _curvature(g, s, n, x_mean, sxx):
-    """gᵀ H g = 2s (g_wᵀ Sxx g_w + N (g_w·x̄ + g_b)²)."""
+def _gradient(e, s, n, x_mean, sxx, out):
+    """out = ∇J = 2s (Sxx δw + N x̄ δc, N δc)."""
     d = x_mean.shape[0]
-    quad = 0.0
-    gc = g[d]
+    dc = e[d]
     for j in range(d):
-        gc += g[j] * x_mean[j]
+        dc += e[j] * x_mean[j]
+    for j in range(d):
+        acc = n * x_mean[j] * dc
+        for k in range(d):
+            acc += sxx[j, k] * e[k]
+        out[j] = 2.0 * s * acc
+    out[d] = 2.0 * s * n * dc
+
+
+@njit(cache=True)
+def _dist2(e, A):
+    """‖A δ‖²: squared distance to θ* in original units."""
+    p = e.shape[0]
+    total = 0.0
+    for i in range(p):
         row = 0.0
-        for k in range(d):
-            row += sxx[j, k] * g[k]
-        quad += g[j] * row
-    return 2.0 * s * (quad + n * gc * gc)
+        for j in range(p):
+            row += A[i, j] * e[j]
+        total += row * row
+    return total
 
 
 @njit(cache=True)
-def _sequential_sweep(theta, vel, lr, beta, s, n, x_mean, y_mean, sxx, sxy):
-    """Coordinate order, intercept last; each gradient sees the coordinates already updated:
-    v_j ← β v_j − lr ∂J/∂θ_j(θ),  θ_j ← θ_j + v_j   (β = 0: the second tutorial's update)."""
-    d = x_mean.shape[0]
-    for j in range(d):
-        c = _mean_residual(theta, x_mean, y_mean)
-        acc = -sxy[j] + n * x_mean[j] * c
-        for k in range(d):
-            acc += sxx[j, k] * theta[k]
-        vel[j] = beta * vel[j] - lr * 2.0 * s * acc
-        theta[j] += vel[j]
-    c = _mean_residual(theta, x_mean, y_mean)
-    vel[d] = beta * vel[d] - lr * 2.0 * s * n * c
-    theta[d] += vel[d]
+def _event(k, epoch, gap, dist2, book, ptol2, ctol_abs, checkpoints, first_param, first_cost,
+           hist_epoch, hist_cost, j_star):
+    """Record first epochs under each tolerance and a checkpoint if one is due at ``epoch``.
+    Returns the history row written, or −1 (the caller stores θ there when recording paths)."""
+    while book[_IP] < ptol2.shape[0] and dist2 <= ptol2[book[_IP]]:
+        first_param[k, book[_IP]] = epoch
+        book[_IP] += 1
+    while book[_IC] < ctol_abs.shape[0] and gap <= ctol_abs[book[_IC]]:
+        first_cost[k, book[_IC]] = epoch
+        book[_IC] += 1
+    if book[_ICK] < checkpoints.shape[1] and checkpoints[k, book[_ICK]] == epoch:
+        row = book[_IH]
+        hist_epoch[k, row] = epoch
+        hist_cost[k, row] = j_star + gap
+        book[_IH] += 1
+        book[_ICK] += 1
+        return row
+    return -1
 
 
 @njit(cache=True)
-def _to_original(theta, standardize, sigma, x_mean, out):
-    """Map working θ to original units: w = w_z/σ, b = b_z − w·x̄ (identity without z-scores)."""
-    d = sigma.shape[0]
-    if not standardize:
-        for j in range(d + 1):
-            out[j] = theta[j]
-        return
-    b = theta[d]
-    for j in range(d):
-        out[j] = theta[j] / sigma[j]
-        b -= out[j] * x_mean[j]
-    out[d] = b
+def _next(k, book, ptol2, ctol_abs, checkpoints):
+    """Thresholds of the next event: (param tol², cost gap, checkpoint epoch)."""
+    np_ = ptol2[book[_IP]] if book[_IP] < ptol2.shape[0] else -1.0
+    nc = ctol_abs[book[_IC]] if book[_IC] < ctol_abs.shape[0] else -1.0
+    nk = checkpoints[k, book[_ICK]] if book[_ICK] < checkpoints.shape[1] else -2
+    return np_, nc, nk
 
 
 @njit(cache=True)
-def _minibatch_epoch(theta, lr, s, n, x_mean, y_mean, U, v, batch, update, g):
+def _finish(k, epoch, gap, e, status, diverged_at, book, e_star_orig, A, record_path,
+            hist_epoch, hist_cost, hist_theta, theta_out, gap_out, status_out, epochs_out,
+            diverged_out, grad_norm, grad_out, hist_n, j_star):
+    """Write the trial's final state; the last history point is always the final epoch."""
+    p = e.shape[0]
+    row = book[_IH]
+    if row == 0 or hist_epoch[k, row - 1] != epoch:
+        if row == hist_epoch.shape[1]:
+            row -= 1
+        hist_epoch[k, row] = epoch
+        hist_cost[k, row] = j_star + gap
+        if record_path:
+            _store_theta(hist_theta, k, row, e, e_star_orig, A)
+        row += 1
+    for i in range(p):
+        acc = e_star_orig[i]
+        for j in range(p):
+            acc += A[i, j] * e[j]
+        theta_out[k, i] = acc
+    gap_out[k] = gap
+    status_out[k] = status
+    epochs_out[k] = epoch if status != DIVERGED else diverged_at
+    diverged_out[k] = diverged_at
+    grad_out[k] = grad_norm
+    hist_n[k] = row
+
+
+@njit(cache=True)
+def _store_theta(hist_theta, k, row, e, theta_star, A):
+    p = e.shape[0]
+    for i in range(p):
+        acc = theta_star[i]
+        for j in range(p):
+            acc += A[i, j] * e[j]
+        hist_theta[k, row, i] = acc
+
+
+@njit(cache=True)
+def _grad_norm(e, s, n, x_mean, sxx, g):
+    _gradient(e, s, n, x_mean, sxx, g)
+    total = 0.0
+    for j in range(g.shape[0]):
+        total += g[j] * g[j]
+    return np.sqrt(total)
+
+
+@njit(cache=True)
+def run_linear(
+    M, epochs, z0, checkpoints, gap_limit,  # per trial: map, budget, start state, growth limit
+    s, n, x_mean, sxx, A, theta_star, j_star,  # problem in working coordinates
+    tol_cost_change, tol_grad, tol_param2, ptol2, ctol_abs, record_path,  # (< 0: off)
+    theta_out, gap_out, status_out, epochs_out, diverged_out, grad_out,
+    first_param, first_cost, hist_n, hist_epoch, hist_cost, hist_theta,
+):
+    """Iterate z ← M_k z for every trial k; z = δ (q = p) or (δ, v) (q = 2p). ``ptol2`` holds
+    squared param tolerances and ``ctol_abs`` absolute cost gaps, both in decreasing order."""
+    n_trials, q = z0.shape
+    p = A.shape[0]
+    z = np.empty(q)
+    znew = np.empty(q)
+    prev = np.empty(q)
+    g = np.empty(p)
+    book = np.zeros(4, np.int64)
+    for k in range(n_trials):
+        book[:] = 0
+        for j in range(q):
+            z[j] = z0[k, j]
+        gap = _gap(z[:p], s, n, x_mean, sxx)
+        row = _event(k, 0, gap, _dist2(z[:p], A), book, ptol2, ctol_abs, checkpoints,
+                     first_param, first_cost, hist_epoch, hist_cost, j_star)
+        if record_path and row >= 0:
+            _store_theta(hist_theta, k, row, z[:p], theta_star, A)
+        status, diverged_at, last = MAX_EPOCHS, -1, 0
+        if tol_param2 >= 0.0 and _dist2(z[:p], A) <= tol_param2:
+            status = CONVERGED
+        elif q == 2:
+            status, diverged_at, last, gap = _loop2(
+                k, M[k], epochs[k], z, gap, gap_limit[k], s, n, x_mean[0], sxx[0, 0], A,
+                theta_star, j_star, tol_cost_change, tol_grad, tol_param2, ptol2, ctol_abs,
+                record_path, book, checkpoints, first_param, first_cost, hist_epoch, hist_cost,
+                hist_theta)
+        else:
+            status, diverged_at, last, gap = _loop_n(
+                k, M[k], epochs[k], z, znew, prev, g, gap, gap_limit[k], s, n, x_mean, sxx, A,
+                theta_star, j_star, tol_cost_change, tol_grad, tol_param2, ptol2, ctol_abs,
+                record_path, book, checkpoints, first_param, first_cost, hist_epoch, hist_cost,
+                hist_theta)
+        _finish(k, last, gap, z[:p], status, diverged_at, book, theta_star, A, record_path,
+                hist_epoch, hist_cost, hist_theta, theta_out, gap_out, status_out, epochs_out,
+                diverged_out, _grad_norm(z[:p], s, n, x_mean, sxx, g), grad_out, hist_n, j_star)
+
+
+@njit(cache=True)
+def _loop2(k, M, n_epochs, z, gap, gap_limit, s, n, xm, sxx, A, theta_star, j_star,
+           tol_cost_change, tol_grad, tol_param2, ptol2, ctol_abs, record_path, book,
+           checkpoints, first_param, first_cost, hist_epoch, hist_cost, hist_theta):
+    """The hot loop for one feature without momentum: scalars only (same maths as _loop_n)."""
+    m00, m01, m10, m11 = M[0, 0], M[0, 1], M[1, 0], M[1, 1]
+    a00, a01, a10, a11 = A[0, 0], A[0, 1], A[1, 0], A[1, 1]
+    e0, e1 = z[0], z[1]
+    nxt_p, nxt_c, nxt_k = _next(k, book, ptol2, ctol_abs, checkpoints)
+    status, diverged_at, last = MAX_EPOCHS, -1, 0
+    for epoch in range(1, n_epochs + 1):
+        p0, p1, prev_gap = e0, e1, gap
+        e0, e1 = m00 * p0 + m01 * p1, m10 * p0 + m11 * p1
+        dc = e0 * xm + e1
+        gap = s * (sxx * e0 * e0 + n * dc * dc)
+        if not (gap <= gap_limit):  # NaN-safe: NaN compares false
+            status, diverged_at = DIVERGED, epoch
+            if np.isfinite(gap):
+                last = epoch
+            else:
+                e0, e1, gap, last = p0, p1, prev_gap, epoch - 1
+            break
+        last = epoch
+        o0 = a00 * e0 + a01 * e1
+        o1 = a10 * e0 + a11 * e1
+        dist2 = o0 * o0 + o1 * o1
+        if dist2 <= nxt_p or gap <= nxt_c or epoch == nxt_k or dist2 <= tol_param2:
+            z[0], z[1] = e0, e1
+            row = _event(k, epoch, gap, dist2, book, ptol2, ctol_abs, checkpoints,
+                         first_param, first_cost, hist_epoch, hist_cost, j_star)
+            if record_path and row >= 0:
+                _store_theta(hist_theta, k, row, z, theta_star, A)
+            nxt_p, nxt_c, nxt_k = _next(k, book, ptol2, ctol_abs, checkpoints)
+            if dist2 <= tol_param2:
+                status = CONVERGED
+                break
+        if tol_cost_change >= 0.0 and abs(gap - prev_gap) <= tol_cost_change:
+            status = CONVERGED
+            break
+        if tol_grad >= 0.0:
+            g0 = 2.0 * s * (sxx * e0 + n * xm * dc)
+            g1 = 2.0 * s * n * dc
+            if np.sqrt(g0 * g0 + g1 * g1) <= tol_grad:
+                status = CONVERGED
+                break
+    z[0], z[1] = e0, e1
+    return status, diverged_at, last, gap
+
+
+@njit(cache=True)
+def _loop_n(k, M, n_epochs, z, znew, prev, g, gap, gap_limit, s, n, x_mean, sxx, A, theta_star,
+            j_star, tol_cost_change, tol_grad, tol_param2, ptol2, ctol_abs, record_path, book,
+            checkpoints, first_param, first_cost, hist_epoch, hist_cost, hist_theta):
+    """The general loop: any number of features, momentum state included."""
+    q = z.shape[0]
+    p = A.shape[0]
+    nxt_p, nxt_c, nxt_k = _next(k, book, ptol2, ctol_abs, checkpoints)
+    status, diverged_at, last = MAX_EPOCHS, -1, 0
+    for epoch in range(1, n_epochs + 1):
+        prev_gap = gap
+        for i in range(q):
+            prev[i] = z[i]
+            acc = 0.0
+            for j in range(q):
+                acc += M[i, j] * z[j]
+            znew[i] = acc
+        for i in range(q):
+            z[i] = znew[i]
+        gap = _gap(z[:p], s, n, x_mean, sxx)
+        if not (gap <= gap_limit):
+            status, diverged_at = DIVERGED, epoch
+            if np.isfinite(gap):
+                last = epoch
+            else:
+                z[:] = prev
+                gap, last = prev_gap, epoch - 1
+            break
+        last = epoch
+        dist2 = _dist2(z[:p], A)
+        if dist2 <= nxt_p or gap <= nxt_c or epoch == nxt_k or dist2 <= tol_param2:
+            row = _event(k, epoch, gap, dist2, book, ptol2, ctol_abs, checkpoints,
+                         first_param, first_cost, hist_epoch, hist_cost, j_star)
+            if record_path and row >= 0:
+                _store_theta(hist_theta, k, row, z[:p], theta_star, A)
+            nxt_p, nxt_c, nxt_k = _next(k, book, ptol2, ctol_abs, checkpoints)
+            if dist2 <= tol_param2:
+                status = CONVERGED
+                break
+        if tol_cost_change >= 0.0 and abs(gap - prev_gap) <= tol_cost_change:
+            status = CONVERGED
+            break
+        if tol_grad >= 0.0 and _grad_norm(z[:p], s, n, x_mean, sxx, g) <= tol_grad:
+            status = CONVERGED
+            break
+    return status, diverged_at, last, gap
+
+
+@njit(cache=True)
+def _minibatch_epoch(e, lr, s, n, x_mean, U, v, batch, update, g):
     """One pass over a fresh permutation; each batch B moves θ by −lr times the unbiased
-    estimate (N/|B|)·2s Σ_{i∈B} x_i r_i of the full gradient (r from centered data)."""
+    estimate (N/|B|)·2s Σ_{i∈B} x_i r_i of the full gradient, with the residual
+    r_i = δw·u_i + δc − ε_i written through the OLS residual ε_i (``v`` holds ε)."""
     d = x_mean.shape[0]
-    # numba's own generator, reseeded per trial in run_trials: shuffles depend on the trial only
-    perm = np.random.permutation(U.shape[0])  # noqa: NPY002
     n_points = U.shape[0]
+    # numba's own generator, reseeded per trial in run_nonlinear: shuffles depend on the trial
+    perm = np.random.permutation(n_points)  # noqa: NPY002
     start = 0
     while start < n_points:
         stop = min(start + batch, n_points)
         scale = 2.0 * s * n / (stop - start)
-        n_passes = d + 1 if update == SEQUENTIAL else 1
-        for p in range(n_passes):
-            c = _mean_residual(theta, x_mean, y_mean)
+        for part in range(d + 1 if update == SEQUENTIAL else 1):
+            dc = e[d]
+            for j in range(d):
+                dc += e[j] * x_mean[j]
             for j in range(d + 1):
                 g[j] = 0.0
             for t in range(start, stop):
                 i = perm[t]
-                r = c - v[i]
+                r = dc - v[i]
                 for j in range(d):
-                    r += theta[j] * U[i, j]
+                    r += e[j] * U[i, j]
                 for j in range(d):
                     g[j] += (U[i, j] + x_mean[j]) * r
                 g[d] += r
-            if update == SEQUENTIAL:
-                theta[p] -= lr * scale * g[p]
+            if update == SEQUENTIAL:  # coordinate ``part`` only, with the latest others
+                e[part] -= lr * scale * g[part]
             else:
                 for j in range(d + 1):
-                    theta[j] -= lr * scale * g[j]
+                    e[j] -= lr * scale * g[j]
         start = stop
 
 
 @njit(cache=True)
-def run_trials(
-    lr, epochs, theta0, seeds, checkpoints,  # per trial
-    s, n, x_mean, y_mean, sxx, sxy, U, v,  # working problem
-    theta_star_w, theta_star, j_star, rel_den,  # optimum (working and original units)
-    standardize, sigma, x_mean_orig,  # map back to original units
-    optimizer, update, beta, batch_size, line_search, armijo, shrink,  # algorithm
-    tol_cost_change, tol_grad, tol_param, divergence_factor,  # stopping (< 0: off)
-    param_tols, cost_tols, record_path,
+def _line_search_step(e, lr, s, n, x_mean, sxx, gap, line_search, armijo, shrink, g, trial):
+    """θ ← θ − t·g with t = gᵀg/gᵀHg (exact) or Armijo backtracking from t = lr."""
+    p = e.shape[0]
+    _gradient(e, s, n, x_mean, sxx, g)
+    gg = 0.0
+    for j in range(p):
+        gg += g[j] * g[j]
+    if line_search == EXACT:
+        # gᵀHg = 2·(J − J*) evaluated at δ = g
+        curv = 2.0 * _gap(g, s, n, x_mean, sxx)
+        t = gg / curv if curv > 0.0 else 0.0
+    else:
+        t = lr
+        for _ in range(_MAX_BACKTRACKS):
+            for j in range(p):
+                trial[j] = e[j] - t * g[j]
+            if _gap(trial, s, n, x_mean, sxx) <= gap - armijo * t * gg:
+                break
+            t *= shrink
+    for j in range(p):
+        e[j] -= t * g[j]
+
+
+@njit(cache=True)
+def run_nonlinear(
+    lr, epochs, e0, seeds, checkpoints, gap_limit,  # per trial
+    s, n, x_mean, sxx, U, v, A, theta_star, j_star,  # problem in working coordinates
+    optimizer, update, batch_size, line_search, armijo, shrink,
+    tol_cost_change, tol_grad, tol_param2, ptol2, ctol_abs, record_path,
     theta_out, gap_out, status_out, epochs_out, diverged_out, grad_out,
     first_param, first_cost, hist_n, hist_epoch, hist_cost, hist_theta,
 ):
-    """Run every trial to its stop; write results into the ``*_out``/``hist_*`` arrays.
-
-    ``param_tols`` and ``cost_tols`` must be sorted in decreasing order: the first epoch at
-    which ‖θ − θ*‖ ≤ t (original units) and (J − J*)/J* ≤ t is recorded for each t.
-    """
-    n_trials, p = theta0.shape
-    n_pt = param_tols.shape[0]
-    n_ct = cost_tols.shape[0]
-    theta = np.empty(p)
+    """Line search and minibatch SGD, with the same bookkeeping as :func:`run_linear`."""
+    n_trials, p = e0.shape
+    e = np.empty(p)
     prev = np.empty(p)
-    orig = np.empty(p)
     g = np.empty(p)
-    vel = np.empty(p)
-    trial_pt = np.empty(p)
+    trial = np.empty(p)
+    book = np.zeros(4, np.int64)
     for k in range(n_trials):
         np.random.seed(seeds[k])  # noqa: NPY002
-        for j in range(p):
-            theta[j] = theta0[k, j]
-            vel[j] = 0.0
-        step = lr[k]
-        gap = _gap(theta, theta_star_w, s, n, x_mean, sxx)
-        cost0 = j_star + gap
-        # Heavy-ball transients can grow the cost ~1/(1−β)² before they decay (seen: ×770 at
-        # β = 0.99 just below the edge), so the growth limit widens by that factor.
-        widen = 1.0 / (1.0 - beta) ** 2 if optimizer == MOMENTUM else 1.0
-        limit = divergence_factor * widen * cost0 if cost0 > 0.0 else np.inf
-        ip = 0
-        ic = 0
-        ih = 0
-        ck = 0
-        status = MAX_EPOCHS
-        diverged_at = -1
-        last = 0
-        for e in range(epochs[k] + 1):
-            if e > 0:
-                for j in range(p):
-                    prev[j] = theta[j]
+        book[:] = 0
+        e[:] = e0[k]
+        gap = _gap(e, s, n, x_mean, sxx)
+        status, diverged_at, last = MAX_EPOCHS, -1, 0
+        for epoch in range(epochs[k] + 1):
+            if epoch > 0:
+                prev[:] = e
                 prev_gap = gap
                 if optimizer == MINIBATCH:
-                    _minibatch_epoch(theta, step, s, n, x_mean, y_mean, U, v, batch_size, update, g)
-                elif update == SEQUENTIAL and optimizer != LINE_SEARCH:
-                    _sequential_sweep(theta, vel, step, beta if optimizer == MOMENTUM else 0.0,
-                                      s, n, x_mean, y_mean, sxx, sxy)
+                    _minibatch_epoch(e, lr[k], s, n, x_mean, U, v, batch_size, update, g)
                 else:
-                    _gradient(theta, s, n, x_mean, y_mean, sxx, sxy, g)
-                    if optimizer == LINE_SEARCH:
-                        gg = 0.0
-                        for j in range(p):
-                            gg += g[j] * g[j]
-                        if line_search == EXACT:
-                            curv = _curvature(g, s, n, x_mean, sxx)
-                            t = gg / curv if curv > 0.0 else 0.0
-                        else:
-                            t = step
-                            for _ in range(_MAX_BACKTRACKS):
-                                for j in range(p):
-                                    trial_pt[j] = theta[j] - t * g[j]
-                                new_gap = _gap(trial_pt, theta_star_w, s, n, x_mean, sxx)
-                                if new_gap <= gap - armijo * t * gg:
-                                    break
-                                t *= shrink
-                        for j in range(p):
-                            theta[j] -= t * g[j]
+                    _line_search_step(e, lr[k], s, n, x_mean, sxx, gap, line_search, armijo,
+                                      shrink, g, trial)
+                gap = _gap(e, s, n, x_mean, sxx)
+                if not (gap <= gap_limit[k]):
+                    status, diverged_at = DIVERGED, epoch
+                    if np.isfinite(gap):
+                        last = epoch
                     else:
-                        b = beta if optimizer == MOMENTUM else 0.0
-                        for j in range(p):
-                            vel[j] = b * vel[j] - step * g[j]
-                            theta[j] += vel[j]
-                gap = _gap(theta, theta_star_w, s, n, x_mean, sxx)
-                if not (j_star + gap <= limit):  # NaN-safe: NaN compares false
-                    status = DIVERGED
-                    diverged_at = e
-                    if not np.isfinite(gap):
-                        for j in range(p):
-                            theta[j] = prev[j]
-                        gap = prev_gap
-                        last = e - 1
-                    else:
-                        last = e
+                        e[:] = prev
+                        gap, last = prev_gap, epoch - 1
                     break
-            last = e
-            _to_original(theta, standardize, sigma, x_mean_orig, orig)
-            dist2 = 0.0
-            for j in range(p):
-                dj = orig[j] - theta_star[j]
-                dist2 += dj * dj
-            dist = np.sqrt(dist2)
-            rel = gap / rel_den
-            while ip < n_pt and dist <= param_tols[ip]:
-                first_param[k, ip] = e
-                ip += 1
-            while ic < n_ct and rel <= cost_tols[ic]:
-                first_cost[k, ic] = e
-                ic += 1
-            if ck < checkpoints.shape[1] and checkpoints[k, ck] == e:
-                hist_epoch[k, ih] = e
-                hist_cost[k, ih] = j_star + gap
-                if record_path:
-                    for j in range(p):
-                        hist_theta[k, ih, j] = orig[j]
-                ih += 1
-                ck += 1
-            if tol_param >= 0.0 and dist <= tol_param:
+            last = epoch
+            dist2 = _dist2(e, A)
+            row = _event(k, epoch, gap, dist2, book, ptol2, ctol_abs, checkpoints,
+                         first_param, first_cost, hist_epoch, hist_cost, j_star)
+            if record_path and row >= 0:
+                _store_theta(hist_theta, k, row, e, theta_star, A)
+            if tol_param2 >= 0.0 and dist2 <= tol_param2:
                 status = CONVERGED
                 break
-            if e > 0 and tol_cost_change >= 0.0 and abs(gap - prev_gap) <= tol_cost_change:
+            if epoch > 0 and tol_cost_change >= 0.0 and abs(gap - prev_gap) <= tol_cost_change:
                 status = CONVERGED
                 break
-            if tol_grad >= 0.0:
-                _gradient(theta, s, n, x_mean, y_mean, sxx, sxy, g)
-                gn = 0.0
-                for j in range(p):
-                    gn += g[j] * g[j]
-                if np.sqrt(gn) <= tol_grad:
-                    status = CONVERGED
-                    break
-        # Final state: always the last history point, never a non-finite value.
-        _to_original(theta, standardize, sigma, x_mean_orig, orig)
-        if ih == 0 or hist_epoch[k, ih - 1] != last:
-            if ih == hist_epoch.shape[1]:
-                ih -= 1
-            hist_epoch[k, ih] = last
-            hist_cost[k, ih] = j_star + gap
-            if record_path:
-                for j in range(p):
-                    hist_theta[k, ih, j] = orig[j]
-            ih += 1
-        _gradient(theta, s, n, x_mean, y_mean, sxx, sxy, g)
-        gn = 0.0
-        for j in range(p):
-            theta_out[k, j] = orig[j]
-            gn += g[j] * g[j]
-        grad_out[k] = np.sqrt(gn)
-        gap_out[k] = gap
-        status_out[k] = status
-        epochs_out[k] = last if status != DIVERGED else diverged_at
-        diverged_out[k] = diverged_at
-        hist_n[k] = ih
+            if tol_grad >= 0.0 and _grad_norm(e, s, n, x_mean, sxx, g) <= tol_grad:
+                status = CONVERGED
+                break
+        _finish(k, last, gap, e, status, diverged_at, book, theta_star, A, record_path,
+                hist_epoch, hist_cost, hist_theta, theta_out, gap_out, status_out, epochs_out,
+                diverged_out, _grad_norm(e, s, n, x_mean, sxx, g), grad_out, hist_n, j_star)

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from study.engine import Settings
-from study.problem import Problem, cost_scale
+from study.engine import Settings, iteration_matrices, working
+from study.problem import Problem
 
 _CHUNK = 1 << 15
 DEFAULT = Settings()  # plain simultaneous GD on the mse cost
@@ -57,32 +57,9 @@ class Spectrum:
         return self.lam_max / self.lam_min if self.lam_min > 0 else float("inf")
 
 
-def _working_map(problem: Problem, standardize: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(σ, A) with original-unit errors δ = A·δ_z; σ = 1 and A = I without standardizing."""
-    st = problem.stats
-    p = problem.d + 1
-    if not standardize:
-        return np.ones(problem.d), np.eye(p)
-    sigma = np.sqrt(np.diag(st.sxx) / st.n)
-    A = np.eye(p)
-    A[:-1, :-1] = np.diag(1.0 / sigma)
-    A[-1, :-1] = -st.x_mean / sigma
-    return sigma, A
-
-
 def hessian(problem: Problem, cost: str = "mse", standardize: bool = False) -> np.ndarray:
     """H = 2s·[[Sxx + N x̄x̄ᵀ, N x̄], [N x̄ᵀ, N]] (in z-units when standardized, where x̄ = 0)."""
-    st = problem.stats
-    s = cost_scale(cost, st.n)
-    sigma, _ = _working_map(problem, standardize)
-    x_mean = np.zeros(problem.d) if standardize else st.x_mean
-    sxx = st.sxx / np.outer(sigma, sigma)
-    p = problem.d + 1
-    H = np.empty((p, p))
-    H[:-1, :-1] = sxx + st.n * np.outer(x_mean, x_mean)
-    H[:-1, -1] = H[-1, :-1] = st.n * x_mean
-    H[-1, -1] = st.n
-    return 2.0 * s * H
+    return working(problem, cost, standardize).hessian
 
 
 def spectrum(problem: Problem, settings: Settings = DEFAULT) -> Spectrum:
@@ -93,22 +70,14 @@ def spectrum(problem: Problem, settings: Settings = DEFAULT) -> Spectrum:
 
 
 def iteration_matrix(problem: Problem, settings: Settings, lr: float) -> np.ndarray:
-    """The linear map of one epoch: (I − lr·H) for simultaneous GD, else the (2p × 2p) map of
-    (e, v) from the module docstring. Minibatch SGD: the mean map (I − lr·H)^(N/batch)."""
+    """The linear map of one epoch (see :func:`study.engine.iteration_matrices`); for minibatch
+    SGD the mean map (I − lr·H)^(steps per epoch)."""
     H = hessian(problem, settings.cost, settings.standardize)
-    p = H.shape[0]
-    eye = np.eye(p)
     if settings.optimizer == "minibatch":
         steps = -(-problem.n // settings.batch_size)
-        return np.linalg.matrix_power(eye - lr * H, steps)
+        return np.linalg.matrix_power(np.eye(H.shape[0]) - lr * H, steps)
     beta = settings.momentum if settings.optimizer == "momentum" else 0.0
-    if settings.update == "simultaneous" and beta == 0.0:
-        return eye - lr * H
-    L = np.tril(H, -1) if settings.update == "sequential" else np.zeros_like(H)
-    inv = np.linalg.inv(eye + lr * L)  # unit lower triangular: always invertible
-    G = inv @ (eye - lr * (H - L))
-    B = beta * inv
-    return np.block([[G, B], [G - eye, B]])
+    return iteration_matrices(H, np.array([lr]), settings.update, beta)[0]
 
 
 def spectral_radius(problem: Problem, settings: Settings, lr: float) -> float:
@@ -197,9 +166,9 @@ class _Modal:
 
 def _modal(problem: Problem, settings: Settings, lr: float, init: Sequence[float]) -> _Modal:
     M = iteration_matrix(problem, settings, lr)
-    _, A = _working_map(problem, settings.standardize)
-    theta0 = np.asarray(init, dtype=np.float64)
-    e0 = np.linalg.solve(A, theta0 - problem.ols_theta)
+    w = working(problem, settings.cost, settings.standardize)
+    A = w.A
+    e0 = w.to_error(problem, np.asarray(init, dtype=np.float64))[0]
     p = e0.size
     z0 = e0 if M.shape[0] == p else np.concatenate([e0, np.zeros(p)])
     mu, V = np.linalg.eig(M)
@@ -214,12 +183,12 @@ def trajectory(problem: Problem, settings: Settings, lr: float, init: Sequence[f
     """θ_n (original units) at the given epochs, from the closed form; shape (len(epochs), p)."""
     n = np.asarray(epochs, dtype=np.int64)
     M = iteration_matrix(problem, settings, lr)
-    _, A = _working_map(problem, settings.standardize)
+    w = working(problem, settings.cost, settings.standardize)
     p = problem.d + 1
-    e = np.linalg.solve(A, np.asarray(init, dtype=np.float64) - problem.ols_theta)
+    e = w.to_error(problem, np.asarray(init, dtype=np.float64))[0]
     z0 = e if M.shape[0] == p else np.concatenate([e, np.zeros(p)])
     out = np.array([(np.linalg.matrix_power(M, int(k)) @ z0)[:p] for k in n])
-    return problem.ols_theta + out @ A.T
+    return problem.ols_theta + out @ w.A.T
 
 
 def predicted_epochs(problem: Problem, settings: Settings, lr: float, init: Sequence[float],
@@ -288,8 +257,7 @@ def _line_search_bound(problem, settings, init, param_tols, cost_tols, rel_den, 
     gap0 = float(problem.cost(np.asarray(init, dtype=float), settings.cost)) - \
         problem.ols_cost(settings.cost)
     # ‖δ‖ in original units ≤ ‖A‖·‖δ_z‖ ≤ ‖A‖·sqrt(2·gap/λ_min)
-    _, A = _working_map(problem, settings.standardize)
-    norm_a = np.linalg.norm(A, 2)
+    norm_a = np.linalg.norm(working(problem, settings.cost, settings.standardize).A, 2)
 
     def epochs_for(gap_target: float) -> int | None:
         if gap0 <= gap_target:
