@@ -181,10 +181,107 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         return 0
 
 
+# ── study iterations ────────────────────────────────────────────────────────────────────────
+
+
+def _number(flag: str, text: str, kind: type = float) -> float:
+    """A positive number from a command-line value, or a one-line error naming the flag."""
+    try:
+        value = kind(float(text)) if kind is int and "e" in text.lower() else kind(text)
+    except ValueError:
+        raise StudyError(f"{flag} must be a {'whole ' if kind is int else ''}number; got "
+                         f"{text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise StudyError(f"{flag} must be > 0 and finite; got {text!r}")
+    return value
+
+
+def _start(text: str, p: int, names: Sequence[str]) -> tuple[float, ...]:
+    """``"2,8"`` → (2.0, 8.0), with as many numbers as the problem has parameters."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != p or not all(abs(v) < float("inf") for v in values):
+        raise StudyError(f"--start must be {p} comma-separated numbers ({','.join(names)}), "
+                         f"e.g. --start=-1,0; got {text!r}")
+    return values
+
+
+def _add_iterations(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "iterations", help="how many epochs GD needs: measured, predicted, why, and the cures",
+        description="For each learning rate and start: the first epoch at which ‖θ − θ*‖ ≤ t "
+                    "and (J − J*)/J* ≤ t, measured by iterating and predicted by theory; why "
+                    "(the Hessian's spectrum); the cures measured the same way; the article's "
+                    "claims checked. With a CONFIG, data, lr, starts (every combination of the "
+                    "init_* entries), tolerances and the epoch cap come from it; flags "
+                    "override. --json prints one object: lam_min, lam_max, condition_number, "
+                    "lr_max, ols {m, b, cost}, runs [{method, lr, init_m, init_b, targets "
+                    "[{criterion, tol, measured_epochs, predicted_epochs}]}], why, claims.")
+    p.add_argument("config", nargs="?", help="study config (YAML), e.g. configs/million.yaml")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key before validation (repeatable)")
+    p.add_argument("--data", help="CSV file (default: the config's data.path)")
+    p.add_argument("--lr", action="append", metavar="LR",
+                   help="learning rate of plain GD (repeatable; default 1e-4)")
+    p.add_argument("--start", action="append", metavar="M,B",
+                   help="start (repeatable; default 0,0 and -1,0 and 2,8); write a negative "
+                        "value as --start=-1,0")
+    p.add_argument("--param-tol", nargs="+", metavar="T",
+                   help="targets ‖θ − θ*‖ ≤ T (default 0.1 0.01 0.001)")
+    p.add_argument("--cost-tol", nargs="+", metavar="T",
+                   help="targets (J − J*)/J* ≤ T (default 0.01 0.001 0.0001)")
+    p.add_argument("--max-epochs", metavar="N", help="epoch cap of every run (default 5000000)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--figure", metavar="PATH", help="also draw ‖θ − θ*‖ and (J − J*)/J* "
+                   "against epochs (PNG)")
+
+
+def _cmd_iterations(args: argparse.Namespace) -> int:
+    from study import questions as Q
+    from study.data import load_problem
+
+    if args.config is None and args.data is None:
+        raise StudyError("study iterations needs a CONFIG or --data PATH")
+    cfg = _load_config(args) if args.config else None
+    if args.data is not None:
+        problem = load_problem(args.data)
+    else:
+        problem = load_problem(cfg.data.path, x=cfg.data.x, y=cfg.data.y)
+    q = Q.question_from_config(cfg, problem.d, args.config) if cfg else {}
+    p = problem.d + 1
+    answer = Q.iterations(
+        problem,
+        lrs=[_number("--lr", v) for v in args.lr] if args.lr else q.get("lrs", Q.DEFAULT_LRS),
+        starts=([_start(v, p, problem.param_names) for v in args.start] if args.start
+                else q.get("starts")),
+        param_tols=([_number("--param-tol", v) for v in args.param_tol] if args.param_tol
+                    else q.get("param_tols", Q.DEFAULT_PARAM_TOLS)),
+        cost_tols=([_number("--cost-tol", v) for v in args.cost_tol] if args.cost_tol
+                   else q.get("cost_tols", Q.DEFAULT_COST_TOLS)),
+        max_epochs=(_number("--max-epochs", args.max_epochs, int) if args.max_epochs
+                    else q.get("max_epochs", Q.DEFAULT_MAX_EPOCHS)),
+        settings=q.get("settings"),
+    )
+    if args.figure:
+        from study import iterfig
+
+        iterfig.draw(answer, args.figure)
+    if args.json:
+        print(json.dumps(Q.to_json(answer), allow_nan=False))
+    else:
+        print(Q.format_answer(answer), end="")
+        if args.figure:
+            print(f"\nFigure: {args.figure}")
+    return 0
+
+
 # ── main ────────────────────────────────────────────────────────────────────────────────────
 
 COMMANDS = {"fit": (_add_fit, _cmd_fit), "validate": (_add_validate, _cmd_validate),
-            "run": (_add_run, _cmd_run), "ui": (_add_ui, _cmd_ui)}
+            "run": (_add_run, _cmd_run), "ui": (_add_ui, _cmd_ui),
+            "iterations": (_add_iterations, _cmd_iterations)}
 
 
 def build_parser() -> argparse.ArgumentParser:
