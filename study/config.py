@@ -130,6 +130,14 @@ _Loader.add_constructor(_FLOAT, _construct_float)
 _Loader.add_constructor(_BOOL, _construct_bool)
 
 
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that quotes any text the YAML 1.2 reading above would take for a number or a
+    boolean (PyYAML alone writes the string '1e-3' bare, which reads back as a float)."""
+
+
+_Dumper.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+
+
 def parse_yaml(text: str, source: str) -> Any:
     """YAML text → Python objects with :class:`_Loader`; errors as ``source:line:col: message``."""
     try:
@@ -199,6 +207,7 @@ class _Rule(Exception):
 
 def _did_you_mean(key: str, allowed: Sequence[str]) -> str:
     match = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+    match = match or [a for a in allowed if len(key) >= 3 and a.startswith(key)][:1]
     if match:
         return f"(did you mean {match[0]!r}?)"
     return f"(allowed: {', '.join(allowed)})"
@@ -326,13 +335,14 @@ class DataConfig(_Model):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
 
+    def model_post_init(self, context: Any, /) -> None:
+        from study.data import file_digest
+
+        self._sha256 = file_digest(self.path)  # the data as it was when the config was read
+
     @property
     def sha256(self) -> str:
-        """sha256 of the data file's bytes (read once, on first use)."""
-        if not self._sha256:
-            from study.data import file_digest
-
-            self._sha256 = file_digest(self.path)
+        """sha256 of the data file's bytes when the config was validated."""
         return self._sha256
 
 
@@ -762,8 +772,8 @@ class StudyConfig(_Model):
 
     def to_yaml(self) -> str:
         """The resolved config as YAML that :func:`load_config` reads back to the same study."""
-        return yaml.safe_dump(self.resolved(), sort_keys=False, allow_unicode=True,
-                              default_flow_style=None, width=100)
+        return yaml.dump(self.resolved(), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                         default_flow_style=None, width=100)
 
     def study_fingerprint(self) -> dict:
         """What defines the study's trials: data (path, sha256, columns), algorithm, and the
@@ -870,7 +880,8 @@ def _validate(raw: Any, source: str, base_dir: Path, overrides: Sequence[str]) -
         shown = _dotted(tuple(p if not isinstance(p, str) or len(p) <= 60
                               else f"{p[:40]}…({len(p)} characters)" for p in loc))
         msg = f"unknown key {shown!r} {text}" if unknown else f"{shown} {text}".strip()
-        note = next((f" (from --set {t})" for p, t in notes if tuple(loc[:len(p)]) == p), "")
+        note = next((f" (from --set {t})" for p, t in notes
+                     if tuple(loc[:len(p)]) == p or tuple(p[:len(loc)]) == tuple(loc)), "")
         return ConfigError(f"{source}: {msg}{note}")
 
     try:
