@@ -107,22 +107,11 @@ def _grid_values(name: str, spec: Any, dist: BaseDistribution) -> list:
 
 
 def build_space(cfg: Any, d: int) -> Space:
-    """The config's space with ``init_w`` expanded to ``init_w1…init_wd`` (``init_w1`` means
-    ``init_m`` for one feature); missing starts are 0."""
-    specs: dict[str, Any] = {}
-    for name, spec in cfg.search.space.items():
-        if name == "init_w":
-            for j in range(d):
-                specs.setdefault("init_m" if d == 1 else f"init_w{j + 1}", spec)
-        elif d == 1 and name == "init_w1":
-            specs["init_m"] = spec
-        else:
-            specs[name] = spec
-    allowed = {"lr", "epochs", *_init_names(d)} | SETTING_KEYS
-    for name in specs:
-        if name not in allowed:
-            raise ConfigError(f"search.space.{name}: not a parameter of a problem with {d} "
-                              f"feature(s); expected one of {sorted(allowed)}")
+    """The config's space for ``d`` features: starts from ``cfg.init_space(d)`` (``init_w``
+    expanded to ``init_w1…init_wd``, missing starts 0), then lr, epochs and settings."""
+    specs: dict[str, Any] = {k: v for k, v in cfg.search.space.items()
+                             if not k.startswith("init_")}
+    specs.update(cfg.init_space(d))
     for name in ("lr", "epochs"):
         if name not in specs:
             raise ConfigError(f"search.space.{name} is required")
@@ -267,14 +256,15 @@ def open_study(cfg: Any, sampler: optuna.samplers.BaseSampler, fresh: bool = Fal
         old = _load(cfg.name, storage)
         if old is not None:
             n_done = len(old.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-            same = old.user_attrs.get("config_hash") == cfg.hash()
+            attrs = old.user_attrs
+            same = attrs.get("config_hash") == cfg.hash()
             if fresh:
                 optuna.delete_study(study_name=cfg.name, storage=storage)
                 replaced = (f"--fresh: replaced {where} ({n_done} complete trials, "
-                            f"study uid {old.user_attrs.get('study_uid')}; its MLflow runs stay "
+                            f"study uid {attrs.get('study_uid')}; its MLflow runs stay "
                             f"in experiment {cfg.name!r})")
             elif not same:
-                diff = changed_fields(old.user_attrs.get("fingerprint", {}),
+                diff = changed_fields(attrs.get("fingerprint", {}),
                                       cfg.study_fingerprint()) or ["config hash"]
                 raise StorageError(f"{where} was made from a different config (changed: "
                                    f"{'; '.join(diff)}); rerun with --fresh to replace its "
