@@ -861,6 +861,9 @@ def _apply_override(raw: dict, text: str, source: str) -> None:
             elif node.get(str(part)) is None:
                 node[str(part)] = {}
             node = node[str(part)]
+        elif isinstance(node, list):
+            raise ConfigError(f"{where}: {_dotted(path[:i])} has {len(node)} item(s), "
+                              f"numbered from 0; got {_show(part)}")
         else:
             raise ConfigError(f"{where}: {_dotted(path[:i]) or 'the config'} is not a mapping; "
                               f"got {_show(node)}")

@@ -394,6 +394,13 @@ def test_bad_overrides_name_the_override(capsys, folder, override, expected):
     _assert_rejected(capsys, folder, path, expected, override)
 
 
+def test_override_of_a_missing_list_item(capsys, folder):
+    path = _write(folder, _with({"data.x": ["x"]}))
+    _assert_rejected(capsys, folder, path, "--set data.x.4=1: data.x has 1 item(s), numbered "
+                                           "from 0; got 4", "data.x.4=1")
+    assert load_config(path, ["data.x.0=0"]).data.x == (0,)
+
+
 # ── defaults, paths, resolved config ───────────────────────────────────────────────────────
 
 
