@@ -321,7 +321,7 @@ class DataConfig(_Model):
     @classmethod
     def _resolve(cls, value: Any, info: ValidationInfo) -> Path:
         if not isinstance(value, str) or not value:
-            raise _Rule((), f"must be a file path{'; got ' + _show(value)}").pydantic()
+            raise _Rule((), f"must be a file path; got {_show(value)}").pydantic()
         base = Path((info.context or {}).get("base_dir") or Path.cwd())
         path = (base / Path(value).expanduser()).resolve()
         if not path.is_file():
@@ -335,10 +335,16 @@ class DataConfig(_Model):
     def _one_or_many(cls, value: Any) -> Any:
         return [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
 
-    def model_post_init(self, context: Any, /) -> None:
+    @model_validator(mode="after")
+    def _digest(self) -> DataConfig:
         from study.data import file_digest
 
-        self._sha256 = file_digest(self.path)  # the data as it was when the config was read
+        try:
+            self._sha256 = file_digest(self.path)  # the data as it was when the config was read
+        except OSError as exc:
+            raise _Rule(("path",), f"cannot be read: {exc.strerror}; got {str(self.path)!r}"
+                        ).pydantic() from None
+        return self
 
     @property
     def sha256(self) -> str:

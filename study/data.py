@@ -88,7 +88,10 @@ def _read_text(path: Path, shown: str) -> str:
         raise DataError(f"{shown}: no such file")
     if not path.is_file():
         raise DataError(f"{shown}: not a file")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{shown}: cannot be read: {exc.strerror}") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
