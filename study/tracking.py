@@ -51,7 +51,7 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 from mlflow import MlflowClient
-from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunStatus, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, Run, RunStatus, RunTag
 from mlflow.exceptions import MlflowException
 
 from study.engine import Result, Settings
@@ -343,12 +343,12 @@ class Tracker:
 
     # children ───────────────────────────────────────────────────────────────────────────────
 
-    def existing_children(self, study_uid: str, since_ms: int) -> dict[int, str]:
-        """Run ids by trial number of child runs of ``study_uid`` started at or after
-        ``since_ms``: one query per batch instead of one per trial."""
+    def existing_children(self, study_uid: str, since_ms: int) -> dict[int, Run]:
+        """Child runs by trial number of ``study_uid`` started at or after ``since_ms``: one
+        query per batch instead of one per trial."""
         flt = (f"tags.`optuna.study_uid` = '{study_uid}' "
                f"AND attributes.start_time >= {int(since_ms)}")
-        found: dict[int, str] = {}
+        found: dict[int, Run] = {}
         token = None
         while True:
             page = _retry(lambda t=token: self.client.search_runs(
@@ -356,7 +356,7 @@ class Tracker:
             for run in page:
                 number = run.data.tags.get("optuna.trial_number")
                 if number is not None and number.isdigit():
-                    found.setdefault(int(number), run.info.run_id)
+                    found.setdefault(int(number), run)
             token = page.token
             if not token:
                 return found
@@ -367,11 +367,19 @@ class Tracker:
         runs = self.client.search_runs([self.experiment_id], flt, max_results=1)
         return runs[0].info.run_id if runs else None
 
-    def log_trial(self, rec: TrialRecord, existing: str | None = None) -> str:
-        """Create (or reuse) the trial's child run, log it in a few batched calls, close it."""
+    def log_trial(self, rec: TrialRecord, existing: Run | None = None) -> str:
+        """Create the trial's child run, log it in a few batched calls and close it.
+
+        An ``existing`` run of the same trial is returned as is when it was closed, and
+        completed otherwise, with its own start time as the timestamp of every point so that
+        points logged before are not repeated."""
         now = int(time.time() * 1000)
+        run_id = None
+        if existing is not None:
+            if existing.info.status != "RUNNING":
+                return existing.info.run_id
+            run_id, now = existing.info.run_id, int(existing.info.start_time)
         create_tags, metrics, params, tags = trial_payload(rec, now, self.parent_run_id)
-        run_id = existing
         if run_id is None:
             run_id = _retry(
                 lambda: self.client.create_run(self.experiment_id, start_time=now,
