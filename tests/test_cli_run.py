@@ -1,0 +1,120 @@
+"""``study run`` and ``study ui`` as a user calls them, against real stores in tmp_path."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from study import sweep
+from study.cli import main
+
+CONFIG = """\
+name: cli
+data: {path: line.csv}
+algorithm: {tol_param: 1.0e-4}
+search:
+  sampler: random
+  seed: 1
+  n_trials: 6
+  batch_size: 3
+  objectives: [{metric: dist_to_ols}]
+  space:
+    lr: {low: 0.01, high: 2.0, log: true}
+    epochs: 200
+    init_m: {low: -1.0, high: 1.0}
+"""
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(2)
+    x = rng.uniform(0.0, 2.0, 25)
+    y = 1.3 * x + 0.5 + rng.normal(0.0, 0.1, 25)
+    (tmp_path / "line.csv").write_text(
+        "x,y\n" + "".join(f"{a!r},{b!r}\n" for a, b in zip(x.tolist(), y.tolist(), strict=True)))
+    path = tmp_path / "cli.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+def children(tmp_path: Path) -> list:
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("cli")
+    return [r for r in client.search_runs([exp.experiment_id])
+            if "mlflow.parentRunId" in r.data.tags]
+
+
+def test_run_prints_the_summary_and_resumes(config, tmp_path, capsys):
+    assert main(["run", str(config), "--no-progress", "--no-report"]) == 0
+    out = capsys.readouterr().out
+    assert "6 of 6 trials complete" in out
+    assert "lr bracket" in out and "theory lr_max" in out
+    ui = f"mlflow ui --backend-store-uri sqlite:///{tmp_path / 'mlflow.db'}"
+    assert ui in out and str(tmp_path / "optuna.journal") in out
+    assert len(children(tmp_path)) == 6
+
+    assert main(["run", str(config), "--no-progress", "--no-report",
+                 "--set", "search.n_trials=8"]) == 0
+    assert "8 of 8 trials complete (2 new" in capsys.readouterr().out
+    numbers = [r.data.tags["optuna.trial_number"] for r in children(tmp_path)]
+    assert len(numbers) == 8 == len(set(numbers))
+
+
+def test_a_changed_config_is_refused_then_fresh_replaces(config, tmp_path, capsys):
+    assert main(["run", str(config), "--no-progress", "--no-report"]) == 0
+    capsys.readouterr()
+    code = main(["run", str(config), "--no-progress", "--no-report",
+                 "--set", "search.space.epochs=100"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "search.space.epochs: 200 → 100" in err and "--fresh" in err
+    assert main(["run", str(config), "--no-progress", "--no-report", "--fresh",
+                 "--set", "search.space.epochs=100"]) == 0
+    assert "replaced study 'cli'" in capsys.readouterr().out
+
+
+def test_a_bad_config_creates_no_store(config, tmp_path, capsys):
+    config.write_text(CONFIG.replace("n_trials: 6", "n_trials: 0"))
+    assert main(["run", str(config), "--no-progress"]) == 2
+    assert "search.n_trials" in capsys.readouterr().err
+    assert not (tmp_path / "mlflow.db").exists()
+    assert not (tmp_path / "optuna.journal").exists()
+
+
+def test_interrupt_exits_130_and_says_how_to_resume(config, tmp_path, capsys, monkeypatch):
+    real = sweep.engine.run
+
+    def run(problem, trials):
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(problem, trials)
+
+    monkeypatch.setattr(sweep.engine, "run", run)
+    assert main(["run", str(config), "--no-progress", "--no-report"]) == 130
+    captured = capsys.readouterr()
+    assert "3 of 6 trials complete" in captured.out
+    assert f"to resume, run: study run {config}" in captured.err
+    monkeypatch.setattr(sweep.engine, "run", real)
+    assert main(["run", str(config), "--no-progress", "--no-report"]) == 0
+
+
+def test_ui_prints_the_command_for_a_config_or_the_working_directory(config, tmp_path,
+                                                                      capsys):
+    assert main(["ui", str(config)]) == 0
+    db = tmp_path / "mlflow.db"
+    assert capsys.readouterr().out.strip() == (
+        f"mlflow ui --backend-store-uri sqlite:///{db} "
+        f"--default-artifact-root {(tmp_path / 'mlruns').as_uri()}")
+    raw = yaml.safe_load(CONFIG)
+    raw["tracking"] = {"mlflow_uri": "http://tracking:5000"}
+    config.write_text(yaml.safe_dump(raw))
+    assert main(["ui", str(config)]) == 0
+    assert capsys.readouterr().out.strip() == "mlflow ui --backend-store-uri http://tracking:5000"
+    assert main(["ui"]) == 0
+    assert f"sqlite:///{db}" in capsys.readouterr().out
