@@ -277,11 +277,59 @@ def _cmd_iterations(args: argparse.Namespace) -> int:
     return 0
 
 
+# ── study reproduce ─────────────────────────────────────────────────────────────────────────
+
+
+def _add_reproduce(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reproduce", help="re-run every tutorial setup and claim; write docs/reproductions.md",
+        description="Re-run every setup and claim of the tutorials and write the page of "
+                    "commands, outputs and verdicts. --check compares the regenerated page "
+                    "with the file instead of writing it (exit 1 if they differ).")
+    p.add_argument("--data-dir", default="data", help="the project's data sets (default: data)")
+    p.add_argument("--article-data", default="../shared/data/nedrich/data.csv",
+                   help="the article's data.csv (default: ../shared/data/nedrich/data.csv)")
+    p.add_argument("--out", default="docs/reproductions.md",
+                   help="the page (default: docs/reproductions.md)")
+    p.add_argument("--check", action="store_true",
+                   help="exit 1 with a diff summary if the page is not what the code produces")
+    p.add_argument("--only", metavar="ID", help="print one entry (e.g. A1) instead of the page")
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from study import reproduce as R
+
+    if args.only:
+        try:
+            sections = R.build(args.data_dir, args.article_data, only=args.only)
+        except KeyError as exc:
+            raise StudyError(f"--only: {exc.args[0]}") from None
+        print("\n".join(R.render_entry(e) for _, entries in sections for e in entries), end="")
+        return 0
+    sections = R.build(args.data_dir, args.article_data)
+    page = R.render_page(sections)
+    out = Path(args.out)
+    if args.check:
+        old = out.read_text(encoding="utf-8") if out.is_file() else ""
+        if old == page:
+            print(f"{args.out} is up to date")
+            return 0
+        print(R.diff_summary(old, page, args.out), file=sys.stderr)
+        return 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    print(f"wrote {args.out}: {R.verdict_counts(sections)}")
+    return 0
+
+
 # ── main ────────────────────────────────────────────────────────────────────────────────────
 
 COMMANDS = {"fit": (_add_fit, _cmd_fit), "validate": (_add_validate, _cmd_validate),
             "run": (_add_run, _cmd_run), "ui": (_add_ui, _cmd_ui),
-            "iterations": (_add_iterations, _cmd_iterations)}
+            "iterations": (_add_iterations, _cmd_iterations),
+            "reproduce": (_add_reproduce, _cmd_reproduce)}
 
 
 def build_parser() -> argparse.ArgumentParser:
