@@ -422,8 +422,10 @@ def to_json(a: Answer) -> dict:
     for r in a.runs:
         m = r.method
         runs.append({
-            "method": m.name, "label": m.label, "lr": m.lr, **_params(a.param_names, r.init,
-                                                                       "init_"),
+            "method": m.name, "label": m.label, "lr": m.lr,
+            # init_m is the slope (one feature) or the list of weights (several)
+            "init_m": r.init[0] if len(r.init) == 2 else list(r.init[:-1]),
+            "init_b": r.init[-1],
             **({"beta": m.settings.momentum} if m.settings.optimizer == "momentum" else {}),
             "standardize": m.settings.standardize, "prediction": m.prediction,
             "status": r.status, "epochs_run": r.epochs_run, "diverged_at": r.diverged_at,

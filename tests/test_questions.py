@@ -1,0 +1,377 @@
+"""study iterations and study reproduce: measured against predicted, against hand-written loops,
+and the commands' outputs (text, JSON, figure, page) as data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from study import claims as C
+from study import engine as E
+from study import questions as Q
+from study import reproduce as R
+from study import theory as T
+from study.cli import main
+from study.data import load_problem
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def answer(nedrich):
+    return Q.iterations(nedrich)  # lr 1e-4; starts (0, 0), (-1, 0), (2, 8); cap 5,000,000
+
+
+def run_json(capsys, *argv) -> dict:
+    assert main(["iterations", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)  # exactly one JSON object, nothing else
+
+
+def exact_line_search_loop(points: np.ndarray, theta, epochs: int) -> list[np.ndarray]:
+    """Steepest descent on the mse with the exact step along −g, from the residuals:
+    g = −(2/N) Aᵀr, t = gᵀg / gᵀHg with H = (2/N) AᵀA."""
+    A = np.column_stack([points[:, 0], np.ones(len(points))])
+    y = points[:, 1]
+    H = (2.0 / len(y)) * A.T @ A
+    path = [np.array(theta, dtype=float)]
+    for _ in range(epochs):
+        g = -(2.0 / len(y)) * A.T @ (y - A @ path[-1])
+        t = (g @ g) / (g @ H @ g) if g @ g > 0 else 0.0
+        path.append(path[-1] - t * g)
+    return path
+
+
+# ── the question on the article's data ─────────────────────────────────────────────────────
+
+
+def test_measured_and_predicted_epochs_agree_within_one_percent(answer):
+    gd = [r for r in answer.runs if r.method.name == "gd"]
+    assert len(gd) == 3 and all(r.method.lr == 1e-4 for r in gd)
+    for r in gd:
+        assert r.status == "converged"
+        for t in r.targets:
+            assert t.measured_epochs is not None and t.predicted_epochs is not None
+            assert t.measured_epochs == pytest.approx(t.predicted_epochs, rel=0.01)
+    first = next(r for r in gd if r.init == (0.0, 0.0))
+    assert first.target("param", 0.001).measured_epochs == pytest.approx(1_190_103, rel=0.01)
+    # cost-close long before parameters-close
+    assert first.target("cost", 1e-4).measured_epochs < first.target("param", 0.1).measured_epochs
+
+
+def test_every_exactly_predicted_cure_agrees_with_its_measurement(answer):
+    for r in answer.runs:
+        if r.method.prediction != "exact":
+            continue
+        for t in r.targets:
+            assert t.predicted_epochs is not None
+            assert t.measured_epochs == pytest.approx(t.predicted_epochs, rel=0.01, abs=1)
+
+
+def test_standardized_and_exact_line_search_reach_0_01_within_100_epochs(answer):
+    for name in ("standardized", "exact_line_search"):
+        runs = [r for r in answer.runs if r.method.name == name]
+        assert len(runs) == 3
+        for r in runs:
+            assert r.target("param", 0.01).measured_epochs < 100, (name, r.init)
+
+
+def test_exact_line_search_agrees_with_a_hand_written_loop(nedrich, answer):
+    points = np.column_stack([nedrich.X[:, 0], nedrich.y])
+    for start in Q.DEFAULT_STARTS:
+        path = exact_line_search_loop(points, start, 10)
+        dist = [np.linalg.norm(p - nedrich.ols_theta) for p in path]
+        want = next(n for n, d in enumerate(dist) if d <= 0.01)
+        run = next(r for r in answer.runs if r.method.name == "exact_line_search"
+                   and r.init == start)
+        assert run.target("param", 0.01).measured_epochs == want
+        got = E.run_one(nedrich, E.Trial(1.0, 3, start, E.Settings(
+            optimizer="line_search", line_search="exact"))).theta
+        np.testing.assert_allclose(got, path[3], rtol=1e-9)
+
+
+def test_exact_line_search_crawls_from_the_worst_start(nedrich, answer):
+    ws = answer.claims["line_search"]["worst_start"]
+    points = np.column_stack([nedrich.X[:, 0], nedrich.y])
+    path = exact_line_search_loop(points, ws["init"], 200)
+    # the independent loop loses the same fraction of the cost gap every epoch: (κ−1)²/(κ+1)²
+    gaps = [nedrich.cost(p) - nedrich.ols_cost() for p in path]
+    kappa = answer.condition_number
+    np.testing.assert_allclose(np.array(gaps[1:]) / np.array(gaps[:-1]),
+                               ((kappa - 1) / (kappa + 1)) ** 2, rtol=1e-6)
+    assert ws["param_epoch"] > 100_000
+    assert ws["param_epoch"] == pytest.approx(ws["param_bound"], rel=0.01)
+
+
+def test_backtracking_agrees_with_a_hand_written_armijo_loop(nedrich):
+    A = np.column_stack([nedrich.X[:, 0], np.ones(nedrich.n)])
+    y = nedrich.y
+
+    def cost(theta):
+        r = y - A @ theta
+        return r @ r / len(y)
+
+    theta = np.zeros(2)
+    for _ in range(300):
+        g = -(2.0 / len(y)) * A.T @ (y - A @ theta)
+        t = Q.BACKTRACKING_STEP
+        while cost(theta - t * g) > cost(theta) - 1e-4 * t * (g @ g):
+            t *= 0.5
+        theta = theta - t * g
+    method = next(m for m in Q.cures(nedrich, E.Settings())
+                  if m.name == "backtracking_line_search")
+    got = E.run_one(nedrich, E.Trial(method.lr, 300, (0.0, 0.0), method.settings)).theta
+    np.testing.assert_allclose(got, theta, rtol=1e-7)
+
+
+def test_the_articles_text_lr_is_reported_diverging_with_its_epoch(nedrich, nedrich_csv,
+                                                                   capsys, answer):
+    claim = answer.claims["text_lr"]
+    assert claim["converges"] is False and claim["status"] == "diverged"
+    # independent: the article's update rule by hand; the cost passes 10× its start at epoch 3
+    points = np.column_stack([nedrich.X[:, 0], nedrich.y])
+    theta, epoch = (-1.0, 0.0), 0
+    start = nedrich.cost(np.array(theta))
+    while nedrich.cost(np.array(theta)) <= 10 * start:
+        m, b, _ = C.article_loop(points, *theta, 5e-4, 1)
+        theta, epoch = (m, b), epoch + 1
+    assert claim["diverged_at"] == epoch == 3
+    out = run_json(capsys, "--data", str(nedrich_csv), "--lr", "5e-4", "--start=-1,0",
+                   "--max-epochs", "2000")
+    gd = [r for r in out["runs"] if r["method"] == "gd"]
+    assert gd[0]["status"] == "diverged" and gd[0]["diverged_at"] == 3
+    assert all(t["measured_epochs"] is None for t in gd[0]["targets"])
+
+
+def test_2000_epochs_from_minus_one_zero_land_where_the_readers_say(nedrich, answer):
+    s = answer.claims["text_2000"]
+    points = np.column_stack([nedrich.X[:, 0], nedrich.y])
+    m, b, _ = C.article_loop(points, -1.0, 0.0, 1e-4, 2000)
+    assert (s["m"], s["b"]) == pytest.approx((m, b), rel=1e-9)
+    assert s["m"] == pytest.approx(1.48, abs=0.01) and 0.06 <= s["b"] <= 0.17
+    assert s["dist_to_ols"] > 7
+
+
+def test_why_names_the_slow_direction_and_the_numbers(answer):
+    w = answer.why
+    assert answer.condition_number == pytest.approx(66_031, rel=1e-3)
+    assert abs(w["slow_direction"][1]) > 0.99  # mostly b
+    assert w["time_constants"][0]["epochs"] == pytest.approx(1 / (1e-4 * answer.lam_min))
+    # the distance a cost tolerance allows along the slow direction, ½λ_min δ² = t·J*
+    assert w["example"]["dist_at_cost_epoch"] == pytest.approx(w["dist_allowed_at_cost_tol"],
+                                                               rel=1e-3)
+    text = Q.format_answer(answer)
+    for needed in ("κ = λ_max/λ_min = 66,031", "1,190,103", "time constant", "diverged",
+                   "cost-close is not parameters-close"):
+        assert needed in text
+
+
+def test_the_start_changes_the_time_not_the_limit(answer):
+    st = answer.claims["start"]
+    assert st["all_converged"]
+    by_start = {tuple(e["init"]): e["param_epochs"] for e in st["epochs"]}
+    assert by_start[(2.0, 8.0)][0.01] < 100 < by_start[(0.0, 0.0)][0.01]
+
+
+# ── the command ─────────────────────────────────────────────────────────────────────────────
+
+
+def test_json_has_the_documented_keys(nedrich_csv, capsys):
+    out = run_json(capsys, "--data", str(nedrich_csv), "--start", "0,0", "--start=-1,0")
+    for key in ("lam_min", "lam_max", "condition_number", "lr_max", "ols", "runs"):
+        assert key in out
+    assert set(out["ols"]) >= {"m", "b", "cost"}
+    methods = {r["method"] for r in out["runs"]}
+    assert methods == {"gd", "largest_stable_lr", "best_lr", "standardized", "momentum",
+                       "exact_line_search", "backtracking_line_search"}
+    for r in out["runs"]:
+        assert set(r) >= {"method", "lr", "init_m", "init_b", "targets"}
+        assert {t["criterion"] for t in r["targets"]} == {"param", "cost"}
+        for t in r["targets"]:
+            assert set(t) >= {"criterion", "tol", "measured_epochs", "predicted_epochs"}
+    assert {(r["init_m"], r["init_b"]) for r in out["runs"]} == {(0.0, 0.0), (-1.0, 0.0)}
+
+
+def test_unreached_targets_are_null(nedrich_csv, capsys):
+    out = run_json(capsys, "--data", str(nedrich_csv), "--start", "0,0", "--max-epochs", "1000",
+                   "--param-tol", "0.5", "--cost-tol", "0.01")
+    gd = next(r for r in out["runs"] if r["method"] == "gd")
+    assert gd["status"] == "max_epochs"
+    assert [t["measured_epochs"] for t in gd["targets"]] == [None, None]
+    assert [t["predicted_epochs"] for t in gd["targets"]] == [None, None]
+
+
+def test_config_gives_data_lrs_starts_tolerances_and_cap(nedrich_csv, capsys):
+    out = run_json(capsys, str(ROOT / "configs" / "million.yaml"), "--max-epochs", "3000")
+    assert out["max_epochs"] == 3000
+    starts = {(r["init_m"], r["init_b"]) for r in out["runs"]}
+    assert {(0.0, 0.0), (-1.0, 0.0), (2.0, 8.0)} <= starts
+    assert {r["lr"] for r in out["runs"] if r["method"] == "gd"} == {1e-4}
+
+
+def test_question_from_config_takes_every_combination_of_the_starts(tmp_path):
+    cfg_path = tmp_path / "q.yaml"
+    cfg_path.write_text(
+        f"name: q\ndata: {{path: {ROOT / 'data' / 'blog_like.csv'}}}\n"
+        "algorithm: {param_tols: [0.5], cost_tols: [0.01]}\n"
+        "search:\n  space:\n    lr: {values: [1.0e-5, 1.0e-4]}\n    epochs: 7000\n"
+        "    init_m: {values: [0, 1]}\n    init_b: {values: [0, 8]}\n")
+    from study.config import load_config
+
+    q = Q.question_from_config(load_config(cfg_path), 1, str(cfg_path))
+    assert q["lrs"] == [1e-5, 1e-4] and q["max_epochs"] == 7000
+    assert q["starts"] == [(0.0, 0.0), (0.0, 8.0), (1.0, 0.0), (1.0, 8.0)]
+    assert q["param_tols"] == (0.5,) and q["cost_tols"] == (0.01,)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--start", "1,2,3"], "--start must be 2 comma-separated numbers"),
+    (["--lr", "-1"], "--lr must be > 0"),
+    (["--lr", "abc"], "--lr must be a number"),
+    (["--max-epochs", "0"], "--max-epochs must be > 0"),
+])
+def test_bad_flags_are_one_line_errors(argv, message, capsys):
+    data = str(ROOT / "data" / "blog_like.csv")
+    assert main(["iterations", "--data", data, *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_missing_data_and_range_configs_are_one_line_errors(tmp_path, capsys):
+    assert main(["iterations", "--data", str(tmp_path / "none.csv")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    cfg = tmp_path / "r.yaml"
+    cfg.write_text(f"name: r\ndata: {{path: {ROOT / 'data' / 'blog_like.csv'}}}\n"
+                   "search:\n  space:\n    lr: {low: 1.0e-5, high: 1.0e-4}\n")
+    assert main(["iterations", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "search.space.lr is a range" in err and err.count("\n") == 1
+    assert main(["iterations"]) == 2
+
+
+def test_small_well_conditioned_problem_without_claims(well_conditioned):
+    a = Q.iterations(well_conditioned, lrs=[0.1], starts=[(0.0, 0.0)], max_epochs=10_000)
+    gd = a.runs[0]
+    assert gd.method.name == "gd" and gd.status == "converged"
+    for t in gd.targets:
+        assert t.measured_epochs == pytest.approx(t.predicted_epochs, rel=0.01, abs=1)
+    assert Q.to_json(a)["claims"]  # one feature: the article's claims are checked too
+
+
+def test_several_features_take_one_start_of_the_right_length(multivariate):
+    a = Q.iterations(multivariate, lrs=[0.1], max_epochs=5_000)
+    assert a.starts == ((0.0, 0.0, 0.0, 0.0),)
+    out = Q.to_json(a)
+    assert len(out["runs"][0]["init_m"]) == 3 and "w" in out["ols"]
+    assert not a.claims
+
+
+# ── the figure ──────────────────────────────────────────────────────────────────────────────
+
+
+def test_figure_data_and_axes(answer, tmp_path):
+    data = Q.figure_data(answer)
+    gd = [s for s in data["series"] if s["method"] == "gd"]
+    cures = [s for s in data["series"] if s["method"] != "gd"]
+    assert len(gd) == 3 and len(cures) == 6
+    assert all(s["init"] == answer.starts[0] for s in cures)
+    assert all(s["epoch"].min() >= 1 for s in data["series"])  # log axis: no epoch 0
+    first = gd[0]
+    assert np.all(np.diff(first["dist"]) <= 1e-12)  # plain GD from (0, 0) only approaches θ*
+    from study import iterfig
+
+    fig = iterfig.build(answer)
+    left, right = fig.axes
+    assert left.get_xscale() == right.get_xscale() == "log"
+    assert left.get_yscale() == right.get_yscale() == "log"
+    assert "θ − θ*" in left.get_ylabel() and "J − J*" in right.get_ylabel()
+    assert len(left.get_legend_handles_labels()[1]) == len(data["series"])
+    hlines = [ln for ln in left.get_lines() if ln.get_linestyle() == ":"]
+    assert len(hlines) == len(answer.param_tols)
+    out = iterfig.draw(answer, tmp_path / "f" / "iterations.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_figure_flag_writes_the_png(tmp_path, capsys):
+    png = tmp_path / "it.png"
+    data = str(ROOT / "data" / "blog_like.csv")
+    assert main(["iterations", "--data", data, "--start", "0,0", "--max-epochs", "2000",
+                 "--figure", str(png)]) == 0
+    assert png.is_file() and f"Figure: {png}" in capsys.readouterr().out
+
+
+# ── the reproductions page ──────────────────────────────────────────────────────────────────
+
+
+def test_the_committed_reproductions_page_is_what_the_code_produces(nedrich_csv, monkeypatch,
+                                                                    capsys):
+    monkeypatch.chdir(ROOT)
+    code = main(["reproduce", "--check"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_check_reports_a_stale_page(nedrich_csv, monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(ROOT)
+    stale = tmp_path / "page.md"
+    stale.write_text((ROOT / R.PAGE).read_text().replace("holds", "HOLDS", 1))
+    assert main(["reproduce", "--check", "--out", str(stale)]) == 1
+    assert "out of date" in capsys.readouterr().err
+
+
+def test_every_quoted_fit_command_prints_what_the_page_says(nedrich_csv, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    checks = [(e, fc) for _, entries in R.build() for e in entries for fc in e.fit_checks]
+    assert len(checks) >= 8
+    for entry, fc in checks:
+        assert R.fit_command(fc.argv) in entry.commands or entry.id == "A3"
+        assert main([*fc.argv, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["status"] == fc.values["status"], entry.id
+        assert (out["m"], out["b"]) == pytest.approx((fc.values["m"], fc.values["b"]),
+                                                     rel=1e-12), entry.id
+
+
+def test_the_published_output_is_reproduced(nedrich):
+    points = np.column_stack([nedrich.X[:, 0], nedrich.y])
+    m, b, error = C.article_loop(points, 0.0, 0.0, 1e-4, 1000)
+    assert (f"{b:.12g}", f"{m:.12g}", f"{error:.12g}") == (
+        C.PUBLISHED["b"], C.PUBLISHED["m"], C.PUBLISHED["error"])
+    r = E.run_one(nedrich, E.Trial(1e-4, 1000, (0.0, 0.0)))
+    assert (r.theta[0], r.theta[1], r.cost) == pytest.approx((m, b, error), rel=1e-10)
+
+
+def test_the_page_judges_every_claim_from_numbers(nedrich_csv, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    entries = {e.id: e for _, es in R.build() for e in es}
+    assert set(entries) >= {"A1", "A2", "A10", "B1", "B2", "C1", "C2", "C3", "D1", "E1"}
+    for e in entries.values():
+        assert e.verdict.startswith(("holds", "does not hold")), e.id
+        assert e.output and e.commands[0] == f"study reproduce --only {e.id}"
+    assert entries["A1"].verdict == "holds"
+    assert entries["A2"].verdict == "does not hold"  # lr 0.0005 diverges
+    assert entries["C2"].verdict == "does not hold"  # the factor rescales the lr only
+    page = (ROOT / R.PAGE).read_text()
+    assert "/work/" not in page and " s)" not in page  # no absolute paths, no timings
+
+
+def test_sequential_trajectory_matches_the_engine(monkeypatch):
+    """B2 quotes the exact trajectory of the sequential update; the engine iterates it."""
+    p = load_problem(ROOT / "data" / "tutorial_b.csv")
+    s = E.Settings(update="sequential")
+    want = T.trajectory(p, s, 1e-3, (0.0, 0.0), [1000, 5000])
+    got = [E.run_one(p, E.Trial(1e-3, n, (0.0, 0.0), s)).theta for n in (1000, 5000)]
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+def test_constant_factor_only_rescales_the_learning_rate():
+    p = load_problem(ROOT / "data" / "tutorial_c.csv")
+    half = E.run_one(p, E.Trial(0.02, 500, C.C_START, E.Settings(cost="half_mse")))
+    mse = E.run_one(p, E.Trial(0.01, 500, C.C_START, E.Settings(cost="mse")))
+    np.testing.assert_allclose(half.theta, mse.theta, rtol=1e-12)
+    for cost in ("half_mse", "mse", "sse"):
+        r = E.run_one(p, E.Trial(0.01, 100_000, C.C_START, E.Settings(cost=cost,
+                                                                        tol_param=1e-10)))
+        np.testing.assert_allclose(r.theta, np.linalg.lstsq(
+            np.column_stack([p.X[:, 0], np.ones(p.n)]), p.y, rcond=None)[0], atol=1e-9)
