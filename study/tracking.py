@@ -442,3 +442,27 @@ def package_versions(names: Iterable[str] = ("study", "numpy", "optuna", "mlflow
         except PackageNotFoundError:
             out[name] = "unknown"
     return out
+
+
+def log_report_artifacts(uri: str, experiment: str, folder: str | Path,
+                         artifact_path: str = "report") -> str | None:
+    """Log every file under ``folder`` as artifacts (under ``artifact_path``) of the latest
+    parent run of ``experiment`` (the run tagged ``study.role = sweep`` that started last).
+    Returns its run id, or None when the store, the experiment or a parent run does not exist
+    (nothing is created)."""
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():
+        return None
+    _quiet_migrations()
+    client = MlflowClient(tracking_uri=uri)
+    exp = _retry(lambda: client.get_experiment_by_name(experiment), "read the experiment")
+    if exp is None or exp.lifecycle_stage == "deleted":
+        return None
+    runs = _retry(lambda: client.search_runs(
+        [exp.experiment_id], "tags.`study.role` = 'sweep'",
+        order_by=["attributes.start_time DESC"], max_results=1), "search runs")
+    if not runs:
+        return None
+    run_id = runs[0].info.run_id
+    _retry(lambda: client.log_artifacts(run_id, str(folder), artifact_path), "log the report")
+    return run_id
