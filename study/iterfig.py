@@ -76,12 +76,19 @@ def build(answer: Answer) -> plt.Figure:
         ax.set_ylabel(ylabel + "  (log scale)")
         ax.set_xlabel("epoch (log scale; epoch 0 not shown)")
         ax.grid(True, which="major", color="0.92")
+    if data["note"]:
+        note = data["note"]
+        axes[1].annotate(note["text"], (note["epoch"], note["rel_gap"]),
+                         xytext=(0.97, 0.70), textcoords="axes fraction", ha="right",
+                         fontsize=8.5, bbox={"boxstyle": "round", "fc": "white", "ec": "0.6"},
+                         arrowprops={"arrowstyle": "->", "color": "0.3"})
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8.5, frameon=False,
                bbox_to_anchor=(0.5, 0.035))
     fig.text(0.5, 0.008, "solid: plain GD from each start; dashed: the cures from the first "
-             "start; dotted lines: tolerances; ● first epoch within the tightest tolerance; "
-             "red ✕: diverged", ha="center", fontsize=8.5, color="0.3")
+             "start; dotted: the tolerances; ● first epoch within the tightest; red ✕: diverged;"
+             " each run stops once all its targets are met", ha="center", fontsize=8.5,
+             color="0.3")
     fig.suptitle(f"Gradient descent on {Path(data['source']).name}: the cost gets close long "
                  "before (m, b) does — and the cures", fontsize=12)
     fig.tight_layout(rect=(0, 0.17, 1, 0.96))

@@ -672,12 +672,19 @@ def figure_data(a: Answer) -> dict:
             SHORT_NAMES[r.method.name]
         hit = r.target("param", tight).measured_epochs
         done = (f"diverged at epoch {r.diverged_at}" if r.status == "diverged" else
-                f"≤ {tight:g} at epoch {_n(hit)}" if hit is not None else
-                f"not ≤ {tight:g} by epoch {a.max_epochs:,}")
+                f"‖θ − θ*‖ ≤ {tight:g} at epoch {_n(hit)}" if hit is not None else
+                f"‖θ − θ*‖ > {tight:g} at epoch {a.max_epochs:,}")
         series.append({"label": f"{name} from {_start(r.init)}: {done}",
                        "method": r.method.name, "lr": r.method.lr, "init": r.init,
                        "epoch": r.history_epoch[keep], "dist": r.history_dist[keep],
                        "rel_gap": r.history_rel_gap[keep], "diverged_at": r.diverged_at})
     series.sort(key=lambda s: s["method"] != "gd")  # stable: plain GD first, then the cures
+    note = None
+    ex = a.why.get("example")
+    if ex and ex["cost_epoch"] is not None:
+        note = {"epoch": ex["cost_epoch"], "rel_gap": ex["cost_tol"],
+                "text": f"GD lr {ex['lr']:g} from {_start(ex['init'])}: (J − J*)/J* ≤ "
+                        f"{ex['cost_tol']:g} at epoch {_n(ex['cost_epoch'])},\nyet (m, b) is "
+                        f"still {ex['dist_at_cost_epoch']:.2g} from θ* there"}
     return {"series": series, "param_tols": a.param_tols, "cost_tols": a.cost_tols,
-            "max_epochs": a.max_epochs, "source": a.source}
+            "max_epochs": a.max_epochs, "source": a.source, "note": note}
