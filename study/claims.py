@@ -53,7 +53,7 @@ def _g(x: float, digits: int = 6) -> str:
 
 
 def _n(x: int | None) -> str:
-    return Q._n(x)
+    return Q.epochs_text(x)
 
 
 def _run(problem: Problem, lr: float, epochs: int, init, settings: E.Settings = MSE,
@@ -152,7 +152,7 @@ def a3_readers_2000(src: Sources) -> Entry:
     p = src.article
     poly = np.polyfit(p.X[:, 0], p.y, 1)
     runs = [(init, _run(p, 1e-4, 2000, init)) for init in ((0, 0), (-1, 0))]
-    out = [f"start {Q._start(i)}: after 2000 epochs m = {r.theta[0]:.4f}, b = "
+    out = [f"start {Q.start_text(i)}: after 2000 epochs m = {r.theta[0]:.4f}, b = "
            f"{r.theta[1]:.4f}, ‖θ − θ*‖ = {r.dist_to_ols:.3f}" for i, r in runs]
     out += [f"numpy.polyfit: m = {poly[0]:.4f}, b = {poly[1]:.4f}; OLS θ*: m = "
             f"{p.ols_theta[0]:.4f}, b = {p.ols_theta[1]:.4f}"]
@@ -185,7 +185,7 @@ def a4_why(src: Sources) -> Entry:
             f"{tc:,.0f} epochs",
             f"  {'from (0, 0), first epoch with':<28}{'measured':>12}{'predicted':>12}"]
     for t in gd.targets:
-        label = Q._criterion(t.criterion, t.tol)
+        label = Q.criterion_text(t.criterion, t.tol)
         rows.append(f"  {label:<28}{_n(t.measured_epochs):>12}{_n(t.predicted_epochs):>12}")
     exact = all(t.measured_epochs == t.predicted_epochs for t in gd.targets)
     ex = w["example"]
@@ -318,7 +318,7 @@ def a9_start(src: Sources) -> Entry:
     st = src.answer.claims["start"]
     rows = []
     for e in st["epochs"]:
-        rows.append(f"from {Q._start(e['init']):<9} ‖θ − θ*‖ ≤ 0.1 / 0.01 / 0.001 at epochs "
+        rows.append(f"from {Q.start_text(e['init']):<9} ‖θ − θ*‖ ≤ 0.1 / 0.01 / 0.001 at epochs "
                     + " / ".join(_n(e["param_epochs"][t]) for t in (0.1, 0.01, 0.001)))
     return Entry(
         "A9", "Does the starting point matter? Is the result the true minimum?",
@@ -330,7 +330,7 @@ def a9_start(src: Sources) -> Entry:
         "The mean squared error of a line is a convex quadratic with one minimum (λ_min > 0), "
         "so every start ends at the same θ*. The time is set by the start's distance along the "
         "slow direction: " + ", ".join(
-            f"{Q._start(w['init'])} is {abs(w['slow_component']):.2g} away along it"
+            f"{Q.start_text(w['init'])} is {abs(w['slow_component']):.2g} away along it"
             for w in src.answer.why["starts"]) + ".")
 
 
@@ -339,7 +339,7 @@ def a10_line_search(src: Sources) -> Entry:
     rows = [f"  {'worst of the three starts':<26}" + "".join(
         f"{m['method'].split('_')[0][:9]:>12}" for m in claim["methods"])]
     for i, c in enumerate(claim["methods"][0]["criteria"]):
-        label = Q._criterion(c["criterion"], c["tol"])
+        label = Q.criterion_text(c["criterion"], c["tol"])
         rows.append(f"  {label:<26}" + "".join(
             f"{_n(m['criteria'][i]['worst_epochs']):>12}" for m in claim["methods"]))
     ws = claim["worst_start"]
@@ -371,7 +371,7 @@ def a10_line_search(src: Sources) -> Entry:
         "the steep direction, and in 2-D the next is then almost exactly the slow one. From "
         "the worst start the zigzag is as slow as the best constant lr (which needs "
         f"{_n(best.target('param', 0.01).measured_epochs)} epochs for ‖θ − θ*‖ ≤ 0.01 from "
-        f"{Q._start(best.init)}).")
+        f"{Q.start_text(best.init)}).")
 
 
 # ── B: the sequential update ────────────────────────────────────────────────────────────────

@@ -347,7 +347,7 @@ def _start_claim(answer: Answer) -> dict:
                                          for t in answer.param_tols}} for r in runs]}
 
 
-def _criterion(kind: str, tol: float) -> str:
+def criterion_text(kind: str, tol: float) -> str:
     return f"‖θ − θ*‖ ≤ {tol:g}" if kind == "param" else f"(J − J*)/J* ≤ {tol:g}"
 
 
@@ -373,7 +373,7 @@ def line_search_claim(problem: Problem, settings: E.Settings,
                  and w["worst_epochs"] <= LINE_SEARCH_CLAIM_EPOCHS]
         out["methods"].append({"method": method.name, "label": method.label, "lr": method.lr,
                                "criteria": worst,
-                               "holds_under": [_criterion(w["criterion"], w["tol"])
+                               "holds_under": [criterion_text(w["criterion"], w["tol"])
                                                for w in holds]})
     radius = float(np.linalg.norm(np.asarray(starts[0]) - problem.ols_theta))
     bad = worst_start(problem, settings, radius)
@@ -452,11 +452,11 @@ SHORT_NAMES = {"largest_stable_lr": "0.99·lr_max", "best_lr": "best lr", "stand
                "backtracking_line_search": "backtrack LS"}
 
 
-def _n(value: int | None) -> str:
+def epochs_text(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
-def _start(s: Sequence[float]) -> str:
+def start_text(s: Sequence[float]) -> str:
     return "(" + ", ".join(f"{v:g}" for v in s) + ")"
 
 
@@ -475,8 +475,8 @@ def _table(a: Answer) -> list[str]:
             stop = (f"diverged {r.diverged_at:,}" if r.status == "diverged" else
                     "cap" if r.status == "max_epochs" else f"{r.epochs_run:,}")
             cells = [r.target(k, t) for k, t in targets]
-            lines.append(f"{_start(start) if first else '':<10}{name:<14}{'measured':<10}"
-                         + "".join(f"{_n(c.measured_epochs):>{w}}" for c in cells)
+            lines.append(f"{start_text(start) if first else '':<10}{name:<14}{'measured':<10}"
+                         + "".join(f"{epochs_text(c.measured_epochs):>{w}}" for c in cells)
                          + f"{stop:>12}")
             first = False
             if r.status == "diverged" and r.method.lr >= a.lr_max:
@@ -486,7 +486,7 @@ def _table(a: Answer) -> list[str]:
                 continue
             label = "bound ≤" if r.method.prediction == "upper bound" else "predicted"
             lines.append(" " * 24 + f"{label:<10}"
-                         + "".join(f"{_n(c.predicted_epochs):>{w}}" for c in cells))
+                         + "".join(f"{epochs_text(c.predicted_epochs):>{w}}" for c in cells))
             if r.method.prediction == "exact":
                 ratios = [_ratio(c) for c in cells]
                 lines.append(" " * 24 + f"{'ratio':<10}" + "".join(
@@ -522,7 +522,7 @@ def _why(a: Answer) -> list[str]:
             out.append(f"  at lr {tc['lr']:g} the slow direction shrinks by (1 − lr·λ_min) per "
                        f"epoch: time constant 1/(lr·λ_min) = {tc['epochs']:,.0f} epochs per "
                        "factor e")
-    comps = ", ".join(f"{_start(s['init'])}: {abs(s['slow_component']):.3g}"
+    comps = ", ".join(f"{start_text(s['init'])}: {abs(s['slow_component']):.3g}"
                       for s in w["starts"])
     out.append(f"  each start's distance along the slow direction sets the time: {comps}")
     ex = w.get("example")
@@ -530,10 +530,10 @@ def _why(a: Answer) -> list[str]:
                f"allows ‖θ − θ*‖ = {w['dist_allowed_at_cost_tol']:.3g} along the slow "
                f"direction (½·λ_min·δ² = {w['cost_tol']:g}·J*)")
     if ex and ex["cost_epoch"] is not None:
-        out.append(f"  e.g. lr {ex['lr']:g} from {_start(ex['init'])}: (J − J*)/J* ≤ "
-                   f"{ex['cost_tol']:g} at epoch {_n(ex['cost_epoch'])}, where ‖θ − θ*‖ is "
-                   f"still {ex['dist_at_cost_epoch']:.3g}; ‖θ − θ*‖ ≤ {ex['param_tol']:g} only "
-                   f"at epoch {_n(ex['param_epoch'])}")
+        out.append(f"  e.g. lr {ex['lr']:g} from {start_text(ex['init'])}: (J − J*)/J* ≤ "
+                   f"{ex['cost_tol']:g} at epoch {epochs_text(ex['cost_epoch'])}, where "
+                   f"‖θ − θ*‖ is still {ex['dist_at_cost_epoch']:.3g}; ‖θ − θ*‖ ≤ "
+                   f"{ex['param_tol']:g} only at epoch {epochs_text(ex['param_epoch'])}")
     return out
 
 
@@ -543,27 +543,27 @@ def line_search_verdicts(claim: dict) -> list[str]:
     out = []
     for m in claim["methods"][1:]:
         holds = m["holds_under"]
-        fails = [c for c in m["criteria"] if _criterion(c["criterion"], c["tol"]) not in holds]
+        fails = [c for c in m["criteria"] if criterion_text(c["criterion"], c["tol"]) not in holds]
         name = m["label"]
         if not fails:
             tight = min(c["tol"] for c in m["criteria"] if c["criterion"] == "param")
             out.append(f"{name}: holds under every criterion checked, down to "
-                       f"{_criterion('param', tight)} (at most "
+                       f"{criterion_text('param', tight)} (at most "
                        f"{max(c['worst_epochs'] for c in m['criteria'])} epochs from every "
                        "start)")
             continue
         def worst(method: dict, c: dict) -> str:
             hit = next(x for x in method["criteria"]
                        if (x["criterion"], x["tol"]) == (c["criterion"], c["tol"]))
-            return _n(hit["worst_epochs"])
+            return epochs_text(hit["worst_epochs"])
 
         shown = [min((c for c in fails if c["criterion"] == kind), default=None,
                      key=lambda c: -c["tol"]) for kind in ("cost", "param")]
-        parts = [f"{_criterion(c['criterion'], c['tol'])} needs {worst(m, c)} epochs (plain GD "
+        parts = [f"{criterion_text(c['criterion'], c['tol'])} needs {worst(m, c)} epochs (plain GD "
                  f"at lr {gd['lr']:g}: {worst(gd, c)})" for c in shown if c is not None]
         if holds:
             loosest = next(c for c in m["criteria"]
-                           if _criterion(c["criterion"], c["tol"]) == holds[0])
+                           if criterion_text(c["criterion"], c["tol"]) == holds[0])
             head = (f"holds only for {', '.join(holds)} (at most {worst(m, loosest)} epochs "
                     f"from every start; plain GD: {worst(gd, loosest)})")
         else:
@@ -571,9 +571,9 @@ def line_search_verdicts(claim: dict) -> list[str]:
         out.append(f"{name}: {head}; " + "; ".join(parts))
     ws = claim["worst_start"]
     out.append(f"exact line search is this fast only from these starts: in 2-D its zigzag "
-               f"speed depends on the start, and from {_start(round(v, 4) for v in ws['init'])}"
+               f"speed depends on the start, and from {start_text(round(v, 4) for v in ws['init'])}"
                f" (as far from θ* as the first start) ‖θ − θ*‖ ≤ 0.01 takes "
-               f"{_n(ws['param_epoch'])} epochs")
+               f"{epochs_text(ws['param_epoch'])} epochs")
     return out
 
 
@@ -586,16 +586,16 @@ def _claims(a: Answer) -> list[str]:
         f"does NOT converge: lr_max = {t['lr_max']:.6g} < {t['lr']:g}; the steep direction "
         f"grows ×{t['growth_per_epoch']:.3f} per epoch; diverged at epoch {t['diverged_at']}")
     out = ["The article's claims, checked on this data",
-           f"  lr {t['lr']:g} (the text's) from {_start(t['init'])}: {verdict}",
-           f"  {s2['epochs']:,} epochs at lr {s2['lr']:g} from {_start(s2['init'])}: "
+           f"  lr {t['lr']:g} (the text's) from {start_text(t['init'])}: {verdict}",
+           f"  {s2['epochs']:,} epochs at lr {s2['lr']:g} from {start_text(s2['init'])}: "
            f"m = {s2['m']:.5f}, b = {s2['b']:.5f}, ‖θ − θ*‖ = {s2['dist_to_ols']:.4g}, "
            f"(J − J*)/J* = {s2['rel_cost_gap']:.3g}",
-           f"  {mil['epochs']:,} epochs at lr {mil['lr']:g} from {_start(mil['init'])}: "
+           f"  {mil['epochs']:,} epochs at lr {mil['lr']:g} from {start_text(mil['init'])}: "
            f"m = {mil['m']:.5f}, b = {mil['b']:.5f}, ‖θ − θ*‖ = {mil['dist_to_ols']:.3g}"]
     if st["all_converged"]:
         tols = sorted(st["epochs"][0]["param_epochs"], reverse=True)[-2:]
-        times = "; ".join(" / ".join(_n(e["param_epochs"][t]) for t in tols)
-                          + (" epochs" if i == 0 else "") + f" from {_start(e['init'])}"
+        times = "; ".join(" / ".join(epochs_text(e["param_epochs"][t]) for t in tols)
+                          + (" epochs" if i == 0 else "") + f" from {start_text(e['init'])}"
                           for i, e in enumerate(st["epochs"]))
         out.append(f"  the start does not change the limit (the cost is convex with one "
                    f"minimum): from every start GD ends within {st['param_tol']:g} of the same "
@@ -672,9 +672,9 @@ def figure_data(a: Answer) -> dict:
             SHORT_NAMES[r.method.name]
         hit = r.target("param", tight).measured_epochs
         done = (f"diverged at epoch {r.diverged_at}" if r.status == "diverged" else
-                f"‖θ − θ*‖ ≤ {tight:g} at epoch {_n(hit)}" if hit is not None else
+                f"‖θ − θ*‖ ≤ {tight:g} at epoch {epochs_text(hit)}" if hit is not None else
                 f"‖θ − θ*‖ > {tight:g} at epoch {a.max_epochs:,}")
-        series.append({"label": f"{name} from {_start(r.init)}: {done}",
+        series.append({"label": f"{name} from {start_text(r.init)}: {done}",
                        "method": r.method.name, "lr": r.method.lr, "init": r.init,
                        "epoch": r.history_epoch[keep], "dist": r.history_dist[keep],
                        "rel_gap": r.history_rel_gap[keep], "diverged_at": r.diverged_at})
@@ -683,8 +683,8 @@ def figure_data(a: Answer) -> dict:
     ex = a.why.get("example")
     if ex and ex["cost_epoch"] is not None:
         note = {"epoch": ex["cost_epoch"], "rel_gap": ex["cost_tol"],
-                "text": f"GD lr {ex['lr']:g} from {_start(ex['init'])}: (J − J*)/J* ≤ "
-                        f"{ex['cost_tol']:g} at epoch {_n(ex['cost_epoch'])},\nyet (m, b) is "
-                        f"still {ex['dist_at_cost_epoch']:.2g} from θ* there"}
+                "text": f"GD lr {ex['lr']:g} from {start_text(ex['init'])}: (J − J*)/J* ≤ "
+                        f"{ex['cost_tol']:g} at epoch {epochs_text(ex['cost_epoch'])},"
+                        f"\nyet (m, b) is still {ex['dist_at_cost_epoch']:.2g} from θ* there"}
     return {"series": series, "param_tols": a.param_tols, "cost_tols": a.cost_tols,
             "max_epochs": a.max_epochs, "source": a.source, "note": note}

@@ -375,3 +375,10 @@ def test_constant_factor_only_rescales_the_learning_rate():
                                                                         tol_param=1e-10)))
         np.testing.assert_allclose(r.theta, np.linalg.lstsq(
             np.column_stack([p.X[:, 0], np.ones(p.n)]), p.y, rcond=None)[0], atol=1e-9)
+
+
+def test_the_figure_notes_where_the_cost_is_close_but_the_line_is_not(answer):
+    note = Q.figure_data(answer)["note"]
+    first = next(r for r in answer.runs if r.method.name == "gd" and r.init == (0.0, 0.0))
+    assert note["epoch"] == first.target("cost", 1e-4).measured_epochs
+    assert "0.54 from θ*" in note["text"]
