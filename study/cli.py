@@ -324,12 +324,37 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+# ── study report ────────────────────────────────────────────────────────────────────────────
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("report", help="write the report of a config's study",
+                       description="Write the study's report (trials table, regions, figures, "
+                                   "report.md and a self-contained report.html) from its "
+                                   "complete trials, under report.dir, and log it to the "
+                                   "sweep's parent MLflow run. Works while a sweep runs.")
+    _add_config_args(p)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from study.report import publish
+
+    cfg = _load_config(args)
+    path, run_id = publish(cfg)
+    print(f"report: {path}")
+    print(f"  logged as artifacts report/ of MLflow run {run_id}" if run_id else
+          f"  not logged to MLflow: no sweep parent run of {cfg.name!r} in "
+          f"{cfg.tracking.mlflow_uri}")
+    return 0
+
+
 # ── main ────────────────────────────────────────────────────────────────────────────────────
 
 COMMANDS = {"fit": (_add_fit, _cmd_fit), "validate": (_add_validate, _cmd_validate),
             "run": (_add_run, _cmd_run), "ui": (_add_ui, _cmd_ui),
             "iterations": (_add_iterations, _cmd_iterations),
-            "reproduce": (_add_reproduce, _cmd_reproduce)}
+            "reproduce": (_add_reproduce, _cmd_reproduce),
+            "report": (_add_report, _cmd_report)}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,7 +56,7 @@ def log_scale(values: Any, decades: float = 1.5) -> bool:
 # ── plot data ───────────────────────────────────────────────────────────────────────────────
 
 
-def facets(problem: Problem, table: pd.DataFrame, most_starts: int = 4
+def facets(problem: Problem, table: pd.DataFrame, most_starts: int = 6
            ) -> list[tuple[str, pd.DataFrame, str]]:
     """(title, trials, group label) per settings group, split by start when there are at most
     ``most_starts`` distinct starts (trials at one (lr, epochs) would hide each other); the
@@ -85,7 +85,8 @@ def region_data(problem: Problem, table: pd.DataFrame, spec: report.ReportSpec) 
         front = report.frontier(problem, settings, starts, report.frontier_lrs(part, edge),
                                 spec.dist_tol, int(part["epochs"].max()))
         points = part[["lr", "epochs", "region", "agrees"]].reset_index(drop=True)
-        panels.append({"title": title.removeprefix("all trials, "), "group": group,
+        panels.append({"title": title.removeprefix("all trials").removeprefix(", "),
+                       "group": group,
                        "points": points, "lr_max": edge, "frontier": front})
     return panels
 
@@ -111,7 +112,8 @@ def distance_data(problem: Problem, table: pd.DataFrame) -> list[dict]:
     for title, part, group in facets(problem, table):
         pts = part[["lr", "epochs", "start_distance", "region"]].reset_index(drop=True)
         pts["log10_dist"] = np.log10(np.maximum(part["dist_to_ols"].to_numpy(float), 1e-300))
-        panels.append({"title": title.removeprefix("all trials, "), "points": pts,
+        panels.append({"title": title.removeprefix("all trials").removeprefix(", "),
+                       "points": pts,
                        "lr_max": float(part["lr_max"].iloc[0]),
                        "starts_vary": title == group})
     return panels
@@ -145,7 +147,8 @@ def cost_curve_data(problem: Problem, table: pd.DataFrame, spec: report.ReportSp
     for _, row in picks.iterrows():
         settings = report.trial_settings(spec.settings, row.to_dict(), cols)
         init = tuple(row[report.init_columns(problem)].to_numpy(float))
-        trials.append(engine.Trial(float(row["lr"]), int(row["epochs"]), init, settings))
+        seed = int(row["seed"]) if "seed" in row and pd.notna(row["seed"]) else None
+        trials.append(engine.Trial(float(row["lr"]), int(row["epochs"]), init, settings, seed))
     for (_, row), trial, res in zip(picks.iterrows(), trials, engine.run(problem, trials),
                                     strict=True):
         j_star = problem.ols_cost(trial.settings.cost)
@@ -159,7 +162,7 @@ def cost_curve_data(problem: Problem, table: pd.DataFrame, spec: report.ReportSp
                 predicted = (np.atleast_1d(problem.cost(path, trial.settings.cost)) - j_star) / den
         label = (f"lr {report.fmt(trial.lr, 3)}, start {report.start_text(trial.init)}, "
                  f"{row['region']}")
-        rows.append(pd.DataFrame({"trial": row.get("number", _), "lr": trial.lr,
+        rows.append(pd.DataFrame({"trial": row.get("trial", _), "lr": trial.lr,
                                   "region": row["region"], "label": label,
                                   "epoch": res.history_epoch, "measured": measured,
                                   "theory": predicted}))
@@ -168,19 +171,21 @@ def cost_curve_data(problem: Problem, table: pd.DataFrame, spec: report.ReportSp
 
 def contour_data(problem: Problem, table: pd.DataFrame, spec: report.ReportSpec,
                  size: int = 240) -> dict | None:
-    """J − J* on a grid over (m, b) around θ* and GD paths from up to 3 starts (one feature).
-    The paths use the largest stable lr tried and the longest budget."""
+    """J − J* on a grid over (m, b) around θ* and GD paths from 3 starts (nearest, middle and
+    farthest from θ*; one feature).
+    The paths use the largest lr tried up to 0.8·lr_max (closer to the edge the steep direction
+    zigzags for thousands of epochs and hides the valley) and the longest budget."""
     if problem.d != 1:
         return None
     label, part = report._groups(table)[0]
     settings = report.group_settings(part, spec.settings)
-    stable = part[(part["region"] != "diverged") & (part["lr"] < part["lr_max"])]
-    lr = float(stable["lr"].max()) if len(stable) else 0.5 * theory.best_lr(problem, settings)
+    calm = part[(part["region"] != "diverged") & (part["lr"] <= 0.8 * part["lr_max"])]
+    lr = float(calm["lr"].max()) if len(calm) else 0.5 * theory.best_lr(problem, settings)
     epochs = int(part["epochs"].max())
     inits = report.init_columns(problem)
-    order = part.sort_values("start_distance")
-    rows = order.iloc[np.unique(np.linspace(0, len(order) - 1, 3).round().astype(int))]
-    starts = list(dict.fromkeys(tuple(r) for r in rows[inits].to_numpy(float)))
+    distinct = part.drop_duplicates(inits).sort_values("start_distance")
+    rows = distinct.iloc[np.unique(np.linspace(0, len(distinct) - 1, 3).round().astype(int))]
+    starts = [tuple(map(float, r)) for r in rows[inits].to_numpy(float)]
     runs = engine.run(problem, [engine.Trial(lr, epochs, s, engine.replace(
         settings, record_path=True)) for s in starts])
     paths = pd.concat([pd.DataFrame({"start": report.start_text(s), "epoch": r.history_epoch,
@@ -198,7 +203,8 @@ def contour_data(problem: Problem, table: pd.DataFrame, spec: report.ReportSpec,
         problem.ols_cost(settings.cost)
     return {"m": m, "b": b, "gap": np.maximum(gap.reshape(mm.shape), 0.0), "paths": paths,
             "ols": (float(star[0]), float(star[1])), "lr": lr, "epochs": epochs,
-            "cost": settings.cost, "x_name": problem.x_names[0], "group": label}
+            "cost": settings.cost, "x_name": problem.x_names[0], "group": label,
+            "lr_max": theory.lr_max(problem, settings)}
 
 
 def swept_names(table: pd.DataFrame, spec: report.ReportSpec) -> list[str]:
@@ -264,6 +270,8 @@ def _figure(n_panels: int, width: float = 7.0, height: float = 4.8, ncols: int =
             ) -> tuple[Figure, list]:
     ncols = min(ncols, n_panels)
     nrows = math.ceil(n_panels / ncols)
+    if n_panels == 1:  # room for the titles and the legend below
+        width, height = width * 1.4, height * 1.2
     fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
     FigureCanvasAgg(fig)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
@@ -290,8 +298,9 @@ def _figure_legend(fig: Figure, axes: list) -> None:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             seen.setdefault(label, handle)
     if seen:
+        wide = fig.get_figwidth() >= 11
         fig.legend(list(seen.values()), list(seen), loc="outside lower center",
-                   ncols=min(3, len(seen)), fontsize=8, frameon=False)
+                   ncols=min(3 if wide else 2, len(seen)), fontsize=8, frameon=False)
 
 
 def _padded(lo: float, hi: float, log: bool, pad: float = 0.08) -> tuple[float, float]:
@@ -302,20 +311,38 @@ def _padded(lo: float, hi: float, log: bool, pad: float = 0.08) -> tuple[float, 
     return (10 ** lo, 10 ** hi) if log else (lo, hi)
 
 
-def _lr_limits(lrs: np.ndarray, edge: float) -> tuple[float, float]:
-    lo, hi = float(np.min(lrs)), float(np.max(lrs))
-    if math.isfinite(edge) and lo / 3 < edge < hi * 3:
-        lo, hi = min(lo, edge), max(hi, edge)
+def _lr_limits(panels: list[dict]) -> tuple[float, float]:
+    """One lr range for all panels: every lr tried, and lr_max when it is near them."""
+    lrs = np.concatenate([p["points"]["lr"].to_numpy(float) for p in panels])
+    lo, hi = float(lrs.min()), float(lrs.max())
+    for edge in (p["lr_max"] for p in panels):
+        if math.isfinite(edge) and lo / 3 < edge < hi * 3:
+            lo, hi = min(lo, edge), max(hi, edge)
     return _padded(lo, hi, True)
+
+
+def _epoch_limits(panels: list[dict]) -> tuple[float, float]:
+    """One epoch range for all panels: the budgets, and down/up to the fewest epochs theory
+    says convergence needs (at most 1000× the largest budget)."""
+    pts = pd.concat([p["points"] for p in panels])
+    low, high = float(pts["epochs"].min()), float(pts["epochs"].max())
+    need = pd.concat([p["frontier"]["epochs_needed"] for p in panels]).dropna()
+    if len(need):
+        low = min(low, max(float(need.min()), 1.0))
+        fewest = [float(p["frontier"]["epochs_needed"].min()) for p in panels
+                  if p["frontier"]["epochs_needed"].notna().any()]
+        high = max(high, min(4 * max(fewest), 1000 * high))
+    return low / 2, high * 2
 
 
 
 
 def draw_regions(panels: list[dict], dist_tol: float, name: str = "") -> Figure:
-    """(a) Region map: lr × epochs (log-log), one panel per facet. The epoch axis reaches up
-    to the fewest epochs theory says convergence needs (at most 1000× the largest budget),
-    so the frontier shows how far the budgets fell short."""
-    fig, axes = _figure(len(panels), 6.2, 4.6)
+    """(a) Region map: lr × epochs (log-log), one panel per facet, shared axes. The epoch axis
+    reaches the fewest epochs theory says convergence needs, so the frontier shows how far the
+    budgets fell short."""
+    fig, axes = _figure(len(panels), 6.2, 4.6, ncols=3 if len(panels) > 4 else 2)
+    xlim, ylim = _lr_limits(panels), _epoch_limits(panels)
     for ax, panel in zip(axes, panels, strict=True):
         pts, front = panel["points"], panel["frontier"]
         for region in report.REGIONS:
@@ -328,26 +355,22 @@ def draw_regions(panels: list[dict], dist_tol: float, name: str = "") -> Figure:
             ax.scatter(odd["lr"], odd["epochs"], s=120, facecolors="none", edgecolors="black",
                        linewidths=0.9, label="measured ≠ theory's prediction")
         _edge_line(ax, panel["lr_max"])
-        for _, curve in front.groupby("start", sort=False):
+        for start, curve in front.groupby("start", sort=False):
+            where = start if start.startswith("median") else "the panel's start"
             ax.plot(curve["lr"], curve["epochs_needed"], color="#555555", linewidth=1.8,
-                    label="theory: epochs needed to converge (from the panel's start)")
+                    label=f"theory: epochs needed to converge from {where}")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlim(*_lr_limits(pts["lr"].to_numpy(float), panel["lr_max"]))
-        low, high = float(pts["epochs"].min()), float(pts["epochs"].max())
-        need = front["epochs_needed"].dropna()
-        if len(need):
-            low = min(low, max(float(need.min()), 1.0))
-            high = max(high, min(4 * float(need.min()), 1000 * high))
-        ax.set_ylim(low / 2, high * 2)
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
         ax.set_xlabel("learning rate lr (log scale)")
         ax.set_ylabel("epoch budget (epochs, log scale)")
         counts = pts["region"].value_counts()
-        ax.set_title(f"{panel['title']}\n" + ", ".join(
+        ax.set_title((f"{panel['title']}\n" if panel["title"] else "") + ", ".join(
             f"{int(counts.get(r, 0))} {r}" for r in report.REGIONS), fontsize=10)
         ax.grid(True, which="major", alpha=0.3)
-    fig.suptitle(f"{name + ': ' if name else ''}where gradient descent converges "
-                 f"(‖θ − θ*‖ ≤ {dist_tol:g} at the end of the budget)")
+    fig.suptitle(f"{name + ': ' if name else ''}where gradient descent converges\n"
+                 f"(converged: ‖θ − θ*‖ ≤ {dist_tol:g} at the end of the epoch budget)")
     _figure_legend(fig, axes)
     return fig
 
@@ -357,7 +380,7 @@ def draw_distance(panels: list[dict], dist_tol: float | None = None) -> Figure:
     a panel), one colour scale for all panels."""
     layout = [(p, y) for p in panels for y in (("epochs", "start_distance") if p["starts_vary"]
                                                else ("epochs",))]
-    fig, axes = _figure(len(layout), 5.6, 4.3)
+    fig, axes = _figure(len(layout), 5.6, 4.3, ncols=3 if len(layout) > 4 else 2)
     stable = pd.concat([p["points"] for p in panels])
     stable = stable[stable["region"] != "diverged"]["log10_dist"]
     norm = Normalize(float(stable.min()), float(stable.max())) if len(stable) else Normalize()
@@ -369,7 +392,7 @@ def draw_distance(panels: list[dict], dist_tol: float | None = None) -> Figure:
                    label="diverged")
         _edge_line(ax, panel["lr_max"])
         ax.set_xscale("log")
-        ax.set_xlim(*_lr_limits(pts["lr"].to_numpy(float), panel["lr_max"]))
+        ax.set_xlim(*_lr_limits(panels))
         if log_scale(pts[ycol], 1.0):
             ax.set_yscale("log")
         ax.set_xlabel("learning rate lr (log scale)")
@@ -377,7 +400,7 @@ def draw_distance(panels: list[dict], dist_tol: float | None = None) -> Figure:
                       else "start distance ‖θ₀ − θ*‖ (parameter units)")
         ax.set_title(panel["title"], fontsize=10)
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=axes, shrink=0.8,
-                       label="log10 ‖θ − θ*‖ at the end of the trial (parameter units)")
+                       label="log10 ‖θ − θ*‖ at the end (parameter units)")
     if dist_tol and norm.vmin is not None and norm.vmin < math.log10(dist_tol) < norm.vmax:
         bar.ax.axhline(math.log10(dist_tol), color="red", linewidth=2)
         bar.ax.text(-0.15, math.log10(dist_tol), f"converged\nbelow {dist_tol:g}", color="red",
@@ -389,7 +412,7 @@ def draw_distance(panels: list[dict], dist_tol: float | None = None) -> Figure:
 
 def draw_cost(curves: pd.DataFrame) -> Figure:
     """(c) (J − J*)/J* against epoch, log-log, coloured by lr; theory dashed."""
-    fig, (ax,) = _figure(1, 8.5, 5.2)
+    fig, (ax,) = _figure(1, 7.0, 4.8)
     norm = LogNorm(curves["lr"].min(), curves["lr"].max()) if curves["lr"].nunique() > 1 \
         else Normalize(curves["lr"].min() * 0.9, curves["lr"].max() * 1.1)
     cmap = colormaps["viridis"]
@@ -411,7 +434,8 @@ def draw_cost(curves: pd.DataFrame) -> Figure:
     ax.set_yscale("log")
     ok = curves[(curves["region"] != "diverged") & (curves["measured"] > floor)]["measured"]
     if len(ok):
-        ax.set_ylim(max(ok.min() / 3, floor), ok.max() * 1e3)
+        top = min(float(curves["measured"].max()), float(ok.max()) * 1e3)
+        ax.set_ylim(max(ok.min() / 3, floor), top * 3)
     ax.set_xlabel("epoch (log scale)")
     ax.set_ylabel("relative cost gap (J − J*)/J* (log scale)")
     ax.set_title("Cost against epoch: coloured measured, black dashes theory, ✕ where a run "
@@ -424,7 +448,7 @@ def draw_cost(curves: pd.DataFrame) -> Figure:
 
 def draw_contour(data: Mapping[str, Any]) -> Figure:
     """(d) J − J* over (m, b), log-spaced levels, GD paths and θ*."""
-    fig, (ax,) = _figure(1, 8.5, 6.2)
+    fig, (ax,) = _figure(1, 7.0, 5.4)
     gap = data["gap"]
     top = float(gap.max())
     low = max(float(gap[gap > 0].min()) if np.any(gap > 0) else top * 1e-8, top * 1e-8)
@@ -444,20 +468,45 @@ def draw_contour(data: Mapping[str, Any]) -> Figure:
                       f"{path['b'].iloc[-1]:.3g})")
         ax.plot(path["m"].iloc[0], path["b"].iloc[0], "o", color=colour, ms=8, mec="black")
         ax.plot(path["m"].iloc[-1], path["b"].iloc[-1], "s", color=colour, ms=7, mec="black")
+    _epoch_marks(ax, data["paths"])
     m, b = data["ols"]
     ax.plot(m, b, "*", color="gold", ms=18, mec="black", label=f"OLS θ* = ({m:.4g}, {b:.4g})")
     ax.set_xlabel(f"slope m (units of y per unit of {data['x_name']})")
     ax.set_ylabel("intercept b (units of y)")
-    ax.set_title(f"Cost surface and GD paths (lr {data['lr']:.3g}, {data['epochs']:,} epochs; "
-                 "○ start, □ end)")
-    ax.legend(fontsize=8, loc="best")
+    ratio = data["lr"] / data["lr_max"] if math.isfinite(data["lr_max"]) else float("nan")
+    ax.set_title(f"Cost surface J(m, b) and gradient-descent paths\n(lr {data['lr']:.3g} = "
+                 f"{ratio:.2f}·lr_max, {data['epochs']:,} epochs; ○ start, □ end)", fontsize=10)
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     return fig
+
+
+def _epoch_marks(ax, paths: pd.DataFrame) -> None:
+    """Label where the longest path is after 10, 100, 1000, … epochs: how slowly GD crawls
+    along the valley."""
+    if not len(paths):
+        return
+    travel = paths.groupby("start", sort=False).apply(
+        lambda p: float(np.hypot(p["m"].diff(), p["b"].diff()).sum()), include_groups=False)
+    path = paths[paths["start"] == travel.idxmax()]
+    span = np.array([np.diff(ax.get_xlim())[0], np.diff(ax.get_ylim())[0]])
+    last = None
+    for k in range(1, int(np.log10(max(path["epoch"].max(), 1))) + 1):
+        at = path[path["epoch"] >= 10 ** k]
+        if not len(at):
+            continue
+        point = np.array([at["m"].iloc[0], at["b"].iloc[0]])
+        if last is not None and np.all(np.abs(point - last) < 0.04 * span):
+            continue  # too close to the previous label to read
+        last = point
+        ax.plot(*point, "o", color="white", ms=4, mec="black")
+        ax.annotate(f"epoch $10^{k}$", tuple(point), xytext=(6, 0), textcoords="offset points",
+                    fontsize=8, color="white", va="center")
 
 
 def draw_axes(data: Mapping[str, Any]) -> Figure:
     """(e) The objective against each swept setting; diverged and unreached drawn at the top."""
     panels = data["panels"]
-    fig, axes = _figure(len(panels), 5.6, 4.2, ncols=3)
+    fig, axes = _figure(len(panels), 5.6, 4.2, ncols=2 if len(panels) == 4 else 3)
     rng = np.random.default_rng(0)  # jitter of categorical positions, fixed for reproducibility
     for ax, panel in zip(axes, panels, strict=True):
         pts = panel["points"]

@@ -41,8 +41,9 @@ from study.problem import Problem
 
 REGIONS = ("converged", "not converged", "diverged")
 # Settings a sweep may vary per trial; the others describe what the engine records.
+# (The table's ``seed`` column is each trial's minibatch seed, not a shared setting.)
 SETTING_COLUMNS = tuple(f.name for f in fields(Settings) if f.name not in {
-    "param_tols", "cost_tols", "record_path", "history_points", "history_dense"})
+    "param_tols", "cost_tols", "record_path", "history_points", "history_dense", "seed"})
 _MONOTONE_CAP = 1_000_000_000  # bisection on a monotone error: any cap costs ~30 evaluations
 _SCAN_FACTOR = 4  # other updates are scanned epoch by epoch up to this × the budget
 
@@ -91,21 +92,19 @@ class ReportSpec:
 
 
 def spec_from_config(cfg: Any) -> ReportSpec:
-    """A :class:`ReportSpec` from a ``study.config.StudyConfig``."""
-    swept, logs, constants = [], set(), {}
-    for name, spec in cfg.search.space.items():
-        if spec.kind == "const":
-            constants[name] = getattr(spec, "value", None)
-        else:
-            swept.append(name)
-            if getattr(spec, "log", False):
-                logs.add(name)
+    """A :class:`ReportSpec` from a ``study.config.StudyConfig``. Objectives are read from the
+    metric columns (``dist_to_ols``, ``epochs_to_param_tol_0.01``, …), not from the values told
+    to Optuna, which are capped for diverged and unreached trials."""
+    space = cfg.search.space
     objectives = tuple(
-        Objective(getattr(o, "name", None) or o.metric, o.direction,
-                  getattr(o, "name", None) or o.metric) for o in cfg.search.objectives)
-    return ReportSpec(name=cfg.name, settings=cfg.settings(), dist_tol=float(cfg.report.dist_tol),
-                      objectives=objectives, swept=tuple(swept), log_scaled=frozenset(logs),
-                      constants=constants, data=str(cfg.data.path))
+        Objective(o.metric if o.tol is None else f"{o.metric}_{float(o.tol):g}", o.direction)
+        for o in cfg.search.objectives)
+    return ReportSpec(
+        name=cfg.name, settings=cfg.settings(), dist_tol=float(cfg.report.dist_tol),
+        objectives=objectives, swept=tuple(cfg.search.swept),
+        log_scaled=frozenset(k for k, v in space.items() if v.kind == "range" and v.log),
+        constants={k: v.value for k, v in space.items() if v.kind == "const"},
+        data=str(cfg.data.path))
 
 
 # ── the trials table ────────────────────────────────────────────────────────────────────────
@@ -467,12 +466,13 @@ def conclusion(problem: Problem, table: pd.DataFrame, summary: pd.DataFrame,
             continue
         t = best.iloc[0]
         obj_col = next((o.column for o in spec.objectives if o.title == title), "dist_to_ols")
-        text = (f"Best by {title}: trial #{fmt(t.get('number'))} (lr {fmt(float(t['lr']))}, "
+        text = (f"Best by {title}: trial #{fmt(t.get('trial'))} (lr {fmt(float(t['lr']))}, "
                 f"{fmt(int(t['epochs']))} epochs) with {title} = {fmt(float(t[obj_col]))}.")
-        edges = [c for c in ("lr", "epochs") if c in spec.swept and _at_edge(table[c], t[c])]
-        if edges:
-            text += (f" Its {' and '.join(edges)} lie at the edge of the searched values: "
-                     "the space may be too small on that side.")
+        if "lr" in spec.swept and _at_edge(table["lr"], t["lr"]):
+            text += (" Its lr lies at the edge of the searched range: the space may be too "
+                     "small on that side.")
+        if "epochs" in spec.swept and float(t["epochs"]) >= float(table["epochs"].max()):
+            text += " It used the largest epoch budget searched; more epochs would help."
         out.append(text)
     return out
 
@@ -501,7 +501,7 @@ SUMMARY_HEADERS = {"group": "settings", "trials": "trials", "converged": "conver
 
 def trial_columns(table: pd.DataFrame, problem: Problem, spec: ReportSpec) -> list[str]:
     """The columns worth showing for a trial in a document table."""
-    wanted = ["number", "lr", "epochs", *init_columns(problem), *group_columns(table),
+    wanted = ["trial", "lr", "epochs", *init_columns(problem), *group_columns(table),
               "region", "predicted_region", *(f"final_{n}" for n in problem.param_names),
               "dist_to_ols", "predicted_epochs_to_dist_tol",
               *(o.column for o in spec.objectives)]
@@ -674,3 +674,25 @@ def build_report(cfg: Any, problem: Problem, trials: pd.DataFrame, out_dir: str 
     (out / "summary.json").write_text(json.dumps(doc, indent=2, default=str) + "\n",
                                       encoding="utf-8")
     return out / "report.html"
+
+
+def publish(cfg: Any) -> tuple[Path, str | None]:
+    """The report of ``cfg``'s study from its COMPLETE trials (a finished, resumed or running
+    study) under ``cfg.report.dir``, also logged as artifacts (``report/``) of the sweep's
+    latest parent MLflow run when there is one: (path of report.html, that run's id or None).
+    Raises :class:`StudyError` when the study is missing or has no complete trial."""
+    from study import sweep, tracking
+    from study.data import load_problem
+
+    problem = load_problem(cfg.data.path, cfg.data.x, cfg.data.y)
+    trials = sweep.trials_frame(cfg)
+    if len(trials) == 0:
+        raise StudyError(f"study {cfg.name!r} has no complete trials yet: nothing to report")
+    path = build_report(cfg, problem, trials, cfg.report.dir)
+    return path, tracking.log_report_artifacts(cfg.tracking.mlflow_uri, cfg.name,
+                                               cfg.report.dir)
+
+
+def write_report(cfg: Any) -> Path:
+    """:func:`publish`, returning the path of report.html."""
+    return publish(cfg)[0]
