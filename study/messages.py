@@ -1,0 +1,144 @@
+"""How a broken config rule is worded: ``<dotted key> must …; got <bad value>``.
+
+Rules checked by hand raise :class:`Rule` (a key path and the text after the key); pydantic's own
+errors are translated by :func:`first_error`. The config module puts the file name and the full
+dotted key in front.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
+
+
+def show(value: Any) -> str:
+    """A bad value as a message shows it: YAML-like, short."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 60 else f"a {len(value)}-character string"
+    if isinstance(value, float | int):
+        return repr(value)
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def num(x: Any) -> str:
+    """A bound as a rule states it: ``0`` rather than ``0.0``."""
+    return str(int(x)) if isinstance(x, float) and x.is_integer() and abs(x) < 1e15 else repr(x)
+
+
+class Rule(Exception):
+    """A rule broken at ``sub`` (a key path relative to the validated field)."""
+
+    def __init__(self, sub: tuple, msg: str, unknown: bool = False) -> None:
+        super().__init__(msg)
+        self.sub, self.msg, self.unknown = sub, msg, unknown
+
+    def pydantic(self) -> PydanticCustomError:
+        """The rule as an error a pydantic validator raises; :func:`first_error` unpacks it."""
+        kind = "config_unknown" if self.unknown else "config_rule"
+        return PydanticCustomError(kind, "{msg}", {"msg": self.msg, "sub": self.sub})
+
+
+def did_you_mean(key: str, allowed: Sequence[str]) -> str:
+    """The closest allowed key, or the whole list when none is close."""
+    match = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+    match = match or [a for a in allowed if len(key) >= 3 and a.startswith(key)][:1]
+    if match:
+        return f"(did you mean {match[0]!r}?)"
+    return f"(allowed: {', '.join(allowed)})"
+
+
+def rule_text(err: Mapping) -> str:
+    """A pydantic error → 'must …; got …' (without the key)."""
+    kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
+    got = f"; got {show(value)}"
+    if kind in ("config_rule", "config_unknown"):
+        return ctx["msg"]
+    if kind == "missing":
+        return "is required"
+    if kind in ("int_type", "int_from_float", "int_parsing"):
+        return "must be an integer" + got
+    if kind in ("float_type", "float_parsing"):
+        quoted = isinstance(value, str) and re.fullmatch(r"\s*[-+]?[\d.]+(e[-+]?\d+)?\s*",
+                                                         value, re.I)
+        return "must be a number" + got + (" (a quoted number is text)" if quoted else "")
+    if kind in ("bool_type", "bool_parsing"):
+        yaml11 = isinstance(value, str) and value.lower() in ("yes", "no", "on", "off", "y", "n")
+        return "must be true or false" + got + (" (only true/false are booleans)" if yaml11
+                                                else "")
+    if kind == "string_type":
+        return "must be text" + got
+    if kind == "finite_number":
+        return "must be a finite number" + got
+    ops = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="),
+           "less_than": ("lt", "<"), "less_than_equal": ("le", "<=")}
+    if kind in ops:
+        key, op = ops[kind]
+        return f"must be {op} {num(ctx[key])}" + got
+    if kind == "literal_error":
+        return f"must be one of {ctx['expected']}" + got
+    if kind in ("too_short", "string_too_short"):
+        return f"must have at least {ctx.get('min_length', 1)} item(s)" + got
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters" + got
+    if kind in ("list_type", "tuple_type"):
+        return "must be a list" + got
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "must be a mapping of keys to values" + got
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    return err["msg"] + got
+
+
+def dotted(loc: Sequence) -> str:
+    """A key path as a config's reader writes it: ``search.objectives[0].tol``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def first_error(exc: ValidationError, root: type[BaseModel] | None = None
+                ) -> tuple[tuple, str, bool]:
+    """(key path, rule text, unknown?) of the error to show first: typos explain the rest.
+    ``root`` is the model that was validated: an unknown key's suggestions are the fields of the
+    model at its path."""
+    errors = exc.errors()
+    errors.sort(key=lambda e: e["type"] not in ("extra_forbidden", "config_unknown"))
+    err = errors[0]
+    loc = tuple(err["loc"]) + tuple((err.get("ctx") or {}).get("sub", ()))
+    if err["type"] == "extra_forbidden":
+        model = _model_at(root, loc[:-1])
+        allowed = list(model.model_fields) if model else []
+        return loc, did_you_mean(str(loc[-1]), allowed), True
+    return loc, rule_text(err), err["type"] == "config_unknown"
+
+
+def _model_at(root: type[BaseModel] | None, loc: Sequence) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if model else None
+        model = _find_model(field.annotation) if field else None
+    return model
+
+
+def _find_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _find_model(arg)
+        if found:
+            return found
+    return None
