@@ -138,7 +138,7 @@ def a2_text_settings(src: Sources) -> Entry:
     return Entry(
         "A2", "The article's text settings: lr 0.0005, 2000 iterations, start m = −1, b = 0",
         "the article's data, lr 0.0005, 2000 iterations from m = −1, b = 0",
-        "these settings fit the line (the text presents them as the run it shows)",
+        "the settings the article's text names fit the line on the article's data",
         ("study reproduce --only A2", fit_command(("fit", "--data", ARTICLE_CSV, *flags))),
         tuple(out), "does not hold" if diverged else "holds",
         (f"On this data lr 0.0005 is above the edge of stability lr_max = {_g(T.lr_max(p))}: the "
