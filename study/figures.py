@@ -227,7 +227,8 @@ def axis_data(table: pd.DataFrame, spec: report.ReportSpec) -> dict | None:
     for name in names:
         values = table[name]
         numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-        kind = ("log" if name in spec.log_scaled or log_scale(values) else "linear") \
+        kind = ("log" if name in spec.log_scaled or name == "lr" or log_scale(values)
+                else "linear") \
             if numeric else "category"
         panels.append({"name": name, "kind": kind, "points": pd.DataFrame({
             "value": values.to_numpy() if numeric else values.astype(str).to_numpy(),
