@@ -17,6 +17,7 @@ f. ``pareto``: the first two objectives and their Pareto front.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -57,20 +58,22 @@ def log_scale(values: Any, decades: float = 1.5) -> bool:
 
 
 def facets(problem: Problem, table: pd.DataFrame, most_starts: int = 6
-           ) -> list[tuple[str, pd.DataFrame, str]]:
-    """(title, trials, group label) per settings group, split by start when there are at most
-    ``most_starts`` distinct starts (trials at one (lr, epochs) would hide each other); the
-    title names the start only when split."""
+           ) -> list[tuple[str, pd.DataFrame, str, bool]]:
+    """(title, trials, group label, several starts?) per settings group, split by start when
+    there are 2 to ``most_starts`` distinct starts (trials at one (lr, epochs) would hide each
+    other). The title is empty for the only group of a study that compares no settings."""
     inits = report.init_columns(problem)
     out = []
     for label, part in report._groups(table):
+        name = "" if label == "all trials" else label
         starts = part[inits].drop_duplicates()
-        if len(starts) > most_starts:
-            out.append((label, part, label))
+        if len(starts) == 1 or len(starts) > most_starts:
+            out.append((name, part, label, len(starts) > 1))
             continue
         for start in starts.to_numpy(float):
             one = part[(part[inits].to_numpy(float) == start).all(axis=1)]
-            out.append((f"{label}, start {report.start_text(start)}", one, label))
+            title = f"{name}, start {report.start_text(start)}".lstrip(", ")
+            out.append((title, one, label, False))
     return out
 
 
@@ -78,15 +81,14 @@ def region_data(problem: Problem, table: pd.DataFrame, spec: report.ReportSpec) 
     """One panel per facet: trial points, lr_max and theory's frontier from the facet's start
     (or the median start)."""
     panels = []
-    for title, part, group in facets(problem, table):
+    for title, part, group, _ in facets(problem, table):
         settings = report.group_settings(part, spec.settings)
         edge = float(part["lr_max"].iloc[0])
         starts = report.representative_starts(part, problem, most=1)
         front = report.frontier(problem, settings, starts, report.frontier_lrs(part, edge),
                                 spec.dist_tol, int(part["epochs"].max()))
         points = part[["lr", "epochs", "region", "agrees"]].reset_index(drop=True)
-        panels.append({"title": title.removeprefix("all trials").removeprefix(", "),
-                       "group": group,
+        panels.append({"title": title, "group": group,
                        "points": points, "lr_max": edge, "frontier": front})
     return panels
 
@@ -109,13 +111,11 @@ def frontier_table(panels: list[dict], rows: int = 8) -> pd.DataFrame:
 def distance_data(problem: Problem, table: pd.DataFrame) -> list[dict]:
     """Per facet: lr, epochs, start distance, log10 ‖θ − θ*‖ and region of each trial."""
     panels = []
-    for title, part, group in facets(problem, table):
+    for title, part, _, several in facets(problem, table):
         pts = part[["lr", "epochs", "start_distance", "region"]].reset_index(drop=True)
         pts["log10_dist"] = np.log10(np.maximum(part["dist_to_ols"].to_numpy(float), 1e-300))
-        panels.append({"title": title.removeprefix("all trials").removeprefix(", "),
-                       "points": pts,
-                       "lr_max": float(part["lr_max"].iloc[0]),
-                       "starts_vary": title == group})
+        panels.append({"title": title, "points": pts, "lr_max": float(part["lr_max"].iloc[0]),
+                       "starts_vary": several})
     return panels
 
 
@@ -239,7 +239,8 @@ def axis_data(table: pd.DataFrame, spec: report.ReportSpec) -> dict | None:
 
 
 def pareto_data(table: pd.DataFrame, spec: report.ReportSpec) -> dict | None:
-    """The first two objectives of non-diverged trials and which trials are non-dominated."""
+    """The first two objectives of non-diverged trials and which trials are non-dominated;
+    trials without both values (a tolerance never reached) are left out and counted."""
     objs = [o for o in spec.objectives if o.column in table.columns][:2]
     if len(objs) < 2:
         return None
@@ -250,7 +251,7 @@ def pareto_data(table: pd.DataFrame, spec: report.ReportSpec) -> dict | None:
     signed = vals * np.array([1.0 if o.direction == "minimize" else -1.0 for o in objs])
     front = np.array([not np.any(np.all(signed <= s, axis=1) & np.any(signed < s, axis=1))
                       for s in signed], dtype=bool)
-    return {"x": objs[0].title, "y": objs[1].title,
+    return {"x": objs[0].title, "y": objs[1].title, "left_out": int((~keep).sum()),
             "points": pd.DataFrame({"x": vals[:, 0], "y": vals[:, 1], "front": front})}
 
 
@@ -282,14 +283,22 @@ def _figure(n_panels: int, width: float = 7.0, height: float = 4.8, ncols: int =
 
 
 def _edge_line(ax, edge: float) -> None:
-    """Theory's edge of stability as a dashed vertical line, its value written along it."""
-    if math.isfinite(edge):
+    """Theory's edge of stability as a dashed vertical line, its value written along it (call
+    after the x limits are set; an edge off the plot is only named in the title)."""
+    lo, hi = ax.get_xlim()
+    if not math.isfinite(edge) or not lo < edge < hi:
+        ax.set_title(ax.get_title() + f"\n(lr_max = {edge:.4g}, off the plot)", fontsize=9)
+    else:
         ax.axvline(edge, color="black", linestyle="--", linewidth=1.2,
                    label="theory: edge of stability lr_max")
         ax.annotate(f"lr_max = {edge:.4g}", xy=(edge, 0.97), xycoords=ax.get_xaxis_transform(),
                     xytext=(-4, 0), textcoords="offset points", rotation=90, ha="right",
                     va="top", fontsize=8, bbox={"facecolor": "white", "edgecolor": "none",
                                                 "alpha": 0.8, "pad": 1})
+
+
+def _wrap(title: str, width: int = 48) -> str:
+    return textwrap.fill(title, width, break_on_hyphens=False)
 
 
 def _figure_legend(fig: Figure, axes: list) -> None:
@@ -317,7 +326,7 @@ def _lr_limits(panels: list[dict]) -> tuple[float, float]:
     lrs = np.concatenate([p["points"]["lr"].to_numpy(float) for p in panels])
     lo, hi = float(lrs.min()), float(lrs.max())
     for edge in (p["lr_max"] for p in panels):
-        if math.isfinite(edge) and lo / 3 < edge < hi * 3:
+        if math.isfinite(edge) and lo / 10 < edge < hi * 10:
             lo, hi = min(lo, edge), max(hi, edge)
     return _padded(lo, hi, True)
 
@@ -355,7 +364,6 @@ def draw_regions(panels: list[dict], dist_tol: float, name: str = "") -> Figure:
         if len(odd):
             ax.scatter(odd["lr"], odd["epochs"], s=120, facecolors="none", edgecolors="black",
                        linewidths=0.9, label="measured ≠ theory's prediction")
-        _edge_line(ax, panel["lr_max"])
         for start, curve in front.groupby("start", sort=False):
             where = start if start.startswith("median") else "the panel's start"
             ax.plot(curve["lr"], curve["epochs_needed"], color="#555555", linewidth=1.8,
@@ -367,8 +375,9 @@ def draw_regions(panels: list[dict], dist_tol: float, name: str = "") -> Figure:
         ax.set_xlabel("learning rate lr (log scale)")
         ax.set_ylabel("epoch budget (epochs, log scale)")
         counts = pts["region"].value_counts()
-        ax.set_title((f"{panel['title']}\n" if panel["title"] else "") + ", ".join(
-            f"{int(counts.get(r, 0))} {r}" for r in report.REGIONS), fontsize=10)
+        ax.set_title((f"{_wrap(panel['title'])}\n" if panel["title"] else "") + ", ".join(
+            f"{int(counts.get(r, 0))} {r}" for r in report.REGIONS), fontsize=9)
+        _edge_line(ax, panel["lr_max"])
         ax.grid(True, which="major", alpha=0.3)
     fig.suptitle(f"{name + ': ' if name else ''}where gradient descent converges\n"
                  f"(converged: ‖θ − θ*‖ ≤ {dist_tol:g} at the end of the epoch budget)")
@@ -391,7 +400,6 @@ def draw_distance(panels: list[dict], dist_tol: float | None = None) -> Figure:
         ax.scatter(ok["lr"], ok[ycol], c=ok["log10_dist"], cmap="viridis", norm=norm, s=34)
         ax.scatter(bad["lr"], bad[ycol], marker="x", c=COLORS["diverged"], s=46, linewidths=1.6,
                    label="diverged")
-        _edge_line(ax, panel["lr_max"])
         ax.set_xscale("log")
         ax.set_xlim(*_lr_limits(panels))
         if log_scale(pts[ycol], 1.0):
@@ -399,7 +407,8 @@ def draw_distance(panels: list[dict], dist_tol: float | None = None) -> Figure:
         ax.set_xlabel("learning rate lr (log scale)")
         ax.set_ylabel("epoch budget (epochs)" if ycol == "epochs"
                       else "start distance ‖θ₀ − θ*‖ (parameter units)")
-        ax.set_title(panel["title"], fontsize=10)
+        ax.set_title(_wrap(panel["title"]), fontsize=9)
+        _edge_line(ax, panel["lr_max"])
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=axes, shrink=0.8,
                        label="log10 ‖θ − θ*‖ at the end (parameter units)")
     if dist_tol and norm.vmin is not None and norm.vmin < math.log10(dist_tol) < norm.vmax:
@@ -550,7 +559,8 @@ def draw_pareto(data: Mapping[str, Any]) -> Figure:
     """(f) Two objectives, with the non-dominated trials joined."""
     fig, (ax,) = _figure(1, 7.0, 5.0)
     pts = data["points"]
-    ax.scatter(pts["x"], pts["y"], c="#bbbbbb", s=22, label="trials (not diverged)")
+    note = f"; {data['left_out']} without both values left out" if data.get("left_out") else ""
+    ax.scatter(pts["x"], pts["y"], c="#bbbbbb", s=22, label=f"trials (not diverged{note})")
     front = pts[pts["front"]].sort_values("x")
     ax.plot(front["x"], front["y"], "o-", color="black", ms=5, label=f"Pareto front "
                                                                      f"({len(front)})")
@@ -560,7 +570,7 @@ def draw_pareto(data: Mapping[str, Any]) -> Figure:
         ax.set_yscale("log")
     ax.set_xlabel(data["x"])
     ax.set_ylabel(data["y"])
-    ax.set_title(f"{data['x']} against {data['y']}")
+    ax.set_title(f"Trade-off: {data['y']} against {data['x']}")
     ax.legend(fontsize=8)
     return fig
 

@@ -322,10 +322,12 @@ def theory_facts(problem: Problem, settings: Settings) -> dict[str, Any]:
     """λ_min, λ_max, κ, lr_max, the best constant lr and the slow direction in words."""
     sp = theory.spectrum(problem, settings)
     best = theory.best_lr(problem, settings)
+    with np.errstate(divide="ignore"):  # z-scored x: the slow direction is pure b
+        slow = theory.slow_direction_text(problem, settings)
     return {"lam_min": sp.lam_min, "lam_max": sp.lam_max, "condition_number": sp.condition_number,
             "lr_max": theory.lr_max(problem, settings), "best_lr": best,
             "time_constant_at_best_lr": theory.time_constant(problem, settings, best),
-            "slow_direction": theory.slow_direction_text(problem, settings)}
+            "slow_direction": slow}
 
 
 def representative_starts(table: pd.DataFrame, problem: Problem, most: int = 3
@@ -375,9 +377,13 @@ def _edge_sentences(part: pd.DataFrame, row: Mapping[str, Any]) -> list[str]:
                  if math.isfinite(edge) else "theory predicts no edge for this optimizer")
     if not div.any():
         top = float(part["lr"].max())
-        where = "below" if top < edge else "above; the budgets were too short to show a blow-up"
-        return [f"No trial diverged: the largest lr tried, {fmt(top)}, is {where} "
-                f"({edge_text})."]
+        if not math.isfinite(edge):
+            return [f"No trial diverged; {edge_text}."]
+        where = "below" if top < edge else "above"
+        return [f"No trial diverged: the largest lr tried, {fmt(top)}, is {where} theory's edge "
+                f"of stability lr_max = {fmt(edge)}" + ("." if top < edge else
+                                                        ", but its budget was too short to "
+                                                        "show the blow-up.")]
     ordered = part.sort_values("lr")
     tail = ordered["region"].to_numpy()[::-1] == "diverged"
     run = int(np.argmin(tail)) if not tail.all() else len(tail)
@@ -412,17 +418,23 @@ def _why_sentence(problem: Problem, part: pd.DataFrame, settings: Settings,
     cap = _scan_cap(settings, int(trial["epochs"]))
 
     def needs(n: Any) -> str:
-        return f"about {fmt(int(n))} epochs" if n is not None and n is not pd.NA \
-            else f"more than {fmt(cap)} epochs"
+        if n is None or n is pd.NA:
+            return f"more than {fmt(cap)} epochs"
+        return f"about {fmt(int(n))} epoch{'s' if int(n) != 1 else ''}"
 
     facts = theory_facts(problem, settings)
+    reasons = []
+    if facts["condition_number"] > 100:
+        reasons.append(f"the Hessian's eigenvalues differ by the condition number κ = "
+                       f"{fmt(facts['condition_number'], 3)} ({facts['slow_direction']})")
+    if lr < 0.1 * facts["lr_max"]:
+        reasons.append(f"lr is only {fmt(lr / facts['lr_max'], 2)}·lr_max")
     text = (f"Even at lr {fmt(lr)} with {fmt(int(trial['epochs']))} epochs from start "
             f"{start_text(init)}, theory says reaching ‖θ − θ*‖ ≤ {fmt(dist_tol)} takes "
             f"{needs(trial['predicted_epochs_to_dist_tol'])}: the slowest direction of the cost "
             f"surface shrinks by a factor e only every "
-            f"{fmt(theory.time_constant(problem, settings, lr), 3)} epochs, because the "
-            f"Hessian's eigenvalues differ by the condition number κ = "
-            f"{fmt(facts['condition_number'], 3)} ({facts['slow_direction']}).")
+            f"{fmt(theory.time_constant(problem, settings, lr), 3)} epochs"
+            + (", because " + " and ".join(reasons) if reasons else "") + ".")
     if settings.optimizer != "line_search":
         best, _ = theory.predicted_epochs(problem, settings, facts["best_lr"], init,
                                           (dist_tol,), (), cap)
@@ -431,26 +443,46 @@ def _why_sentence(problem: Problem, part: pd.DataFrame, settings: Settings,
     return text
 
 
+def _group_line(label: str, part: pd.DataFrame, row: Mapping[str, Any]) -> str:
+    """One settings group in a sentence, for studies that compare settings."""
+    counts = ", ".join(f"{int(row[r])} {r}" for r in REGIONS)
+    text = f"[{label}] lr_max = {fmt(row['lr_max'])}: {counts}"
+    low, high = row["largest_converged_lr"], row["smallest_diverged_lr"]
+    ends = ([f"converged up to lr {fmt(low)}"] if low is not None else []) + \
+        ([f"diverged from lr {fmt(high)}"] if high is not None else [])
+    if ends:
+        text += "; " + ", ".join(ends) + ("" if row["bracket_holds_lr_max"]
+                                          else " (this does NOT hold lr_max)")
+    return text + "."
+
+
+def _convergence_sentence(part: pd.DataFrame, dist_tol: float) -> str | None:
+    stable = part[part["region"] != "diverged"]
+    if not len(stable):
+        return None
+    n_conv = int((stable["region"] == "converged").sum())
+    return (f"Of the {len(stable)} stable trials, {n_conv} reached the OLS line "
+            f"(‖θ − θ*‖ ≤ {fmt(dist_tol)}); the other {len(stable) - n_conv} ran out of "
+            "epochs first.")
+
+
 def conclusion(problem: Problem, table: pd.DataFrame, summary: pd.DataFrame,
                spec: ReportSpec) -> list[str]:
-    """Plain-language findings, each sentence computed from the table and the theory."""
-    out = []
-    groups = _groups(table)
-    for (label, part), (_, row) in zip(groups, summary.iterrows(), strict=True):
-        prefix = f"[{label}] " if len(groups) > 1 else ""
-        settings = group_settings(part, spec.settings)
-        sentences = _edge_sentences(part, row)
-        stable = part[part["region"] != "diverged"]
-        n_conv = int((stable["region"] == "converged").sum())
-        if len(stable):
-            sentences.append(
-                f"Of the {len(stable)} stable trials, {n_conv} reached the OLS line "
-                f"(‖θ − θ*‖ ≤ {fmt(spec.dist_tol)}); the other {len(stable) - n_conv} ran out "
-                "of epochs first.")
-        why = _why_sentence(problem, part, settings, spec.dist_tol)
+    """Plain-language findings, each sentence computed from the table and the theory. With
+    several settings groups: one line per group, and the 'why' for the group with the most
+    trials that ran out of epochs."""
+    groups = list(zip(_groups(table), (row for _, row in summary.iterrows()), strict=True))
+    if len(groups) == 1:
+        (_, part), row = groups[0]
+        out = _edge_sentences(part, row)
+        out += [s for s in (_convergence_sentence(part, spec.dist_tol), _why_sentence(
+            problem, part, group_settings(part, spec.settings), spec.dist_tol)) if s]
+    else:
+        out = [_group_line(label, part, row) for (label, part), row in groups]
+        (label, part), _ = max(groups, key=lambda g: int(g[1]["not converged"]))
+        why = _why_sentence(problem, part, group_settings(part, spec.settings), spec.dist_tol)
         if why:
-            sentences.append(why)
-        out += [prefix + s for s in sentences]
+            out.append(f"[{label}] {why}")
     rate, differ = agreement(table)
     if rate is not None:
         n = int(table["agrees"].notna().sum())
@@ -459,15 +491,17 @@ def conclusion(problem: Problem, table: pd.DataFrame, summary: pd.DataFrame,
             pairs = differ.groupby(["region", "predicted_region"]).size()
             text += " Measured ≠ predicted: " + "; ".join(
                 f"{k} measured {m}, predicted {p}" for (m, p), k in pairs.items()) + \
-                " (listed below; they sit at the edge or on the frontier)."
+                " (listed under 'Measured against predicted')."
         out.append(text)
     for title, best in best_trials(table, spec, 1).items():
         if not len(best):
             continue
         t = best.iloc[0]
         obj_col = next((o.column for o in spec.objectives if o.title == title), "dist_to_ols")
+        where = "".join(f", {c}={t[c]}" for c in group_columns(table))
         text = (f"Best by {title}: trial #{fmt(t.get('trial'))} (lr {fmt(float(t['lr']))}, "
-                f"{fmt(int(t['epochs']))} epochs) with {title} = {fmt(float(t[obj_col]))}.")
+                f"{fmt(int(t['epochs']))} epochs{where}) with {title} = "
+                f"{fmt(float(t[obj_col]))}.")
         if "lr" in spec.swept and _at_edge(table["lr"], t["lr"]):
             text += (" Its lr lies at the edge of the searched range: the space may be too "
                      "small on that side.")
@@ -529,7 +563,7 @@ def report_blocks(problem: Problem, table: pd.DataFrame, summary: pd.DataFrame,
               f"J* = {fmt(problem.ols_cost(spec.settings.cost))}."),
         ("h2", "What theory says"),
     ]
-    facts = []
+    facts, worst = [], (-1.0, "", "")
     for label, part in _groups(table):
         s = group_settings(part, spec.settings)
         f = theory_facts(problem, s)
@@ -537,9 +571,12 @@ def report_blocks(problem: Problem, table: pd.DataFrame, summary: pd.DataFrame,
                       "condition number κ": f["condition_number"], "lr_max": f["lr_max"],
                       "best constant lr 2/(λ_min+λ_max)": f["best_lr"],
                       "epochs per e-fold at best lr": f["time_constant_at_best_lr"]})
-        slow = f["slow_direction"]
+        if label == "all trials" or f["condition_number"] >= worst[0]:
+            worst = (f["condition_number"], f["slow_direction"],
+                     "" if label == "all trials" else f" (for {label}, the largest κ)")
     b += [("table", pd.DataFrame(facts)),
-          ("p", f"Slowest direction of the cost surface: {slow}. Plain GD is stable only for "
+          ("p", f"Slowest direction of the cost surface{worst[2]}: {worst[1]}. Plain GD is "
+                "stable only for "
                 "lr < lr_max, and along the slowest direction the error shrinks by "
                 "(1 − lr·λ_min) per epoch: with a large κ, any lr small enough for the steep "
                 "direction is tiny for the flat one."),
