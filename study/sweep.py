@@ -212,6 +212,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage | str:
 
             path = Path(url).expanduser()
             path.parent.mkdir(parents=True, exist_ok=True)
+            _check_journal(path)
             return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
         if url.startswith("sqlite:"):
             return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args":
@@ -286,13 +287,47 @@ def open_study(cfg: Any, sampler: optuna.samplers.BaseSampler, fresh: bool = Fal
 
 
 def _storage_message(url: str, exc: Exception) -> str:
+    damage = _journal_damage(Path(url)) if "://" not in url else None
+    if damage:
+        return damage
+    return f"cannot use the Optuna storage {url}: {type(exc).__name__}: {exc}"
+
+
+def _journal_damage(path: Path, tail: int = 1 << 20) -> str | None:
+    """Explain a journal file whose last ``tail`` bytes hold a torn or unreadable line (where
+    a killed writer leaves one), and how to repair it."""
     import json
 
-    if isinstance(exc, json.JSONDecodeError):
-        return (f"the Optuna journal {url} has a damaged line ({exc.msg} at line {exc.lineno}), "
-                f"left by a writer killed mid-write: copy the file, delete that last line and "
-                f"rerun (the trial on it is lost and will be run again)")
-    return f"cannot use the Optuna storage {url}: {type(exc).__name__}: {exc}"
+    if not path.is_file() or path.stat().st_size == 0:
+        return None
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        f.seek(max(size - tail, 0))
+        data = f.read()
+    start = 0 if size <= tail else data.index(b"\n") + 1
+    offset = size - len(data) + start
+    for line in data[start:].split(b"\n"):
+        if line.strip():
+            try:
+                json.loads(line)
+            except ValueError:
+                return (f"the Optuna journal {path} has an unreadable line at byte {offset} (a "
+                        f"writer was killed mid-write; the trial it was writing is lost): keep "
+                        f"a copy and cut the file there, e.g. `cp {path} {path}.bak && "
+                        f"truncate -s {offset} {path}`, then run again")
+        offset += len(line) + 1
+    return None
+
+
+def _check_journal(path: Path) -> None:
+    """Refuse a journal with a torn or unreadable line near its end: appending to it would
+    glue the next record onto the torn one, and later reads fail."""
+    for _ in range(3):  # a live writer may be mid-append: give it a moment
+        damage = _journal_damage(path)
+        if damage is None:
+            return
+        time.sleep(0.2)
+    raise StorageError(damage)
 
 
 def make_sampler(cfg: Any, space: Space) -> optuna.samplers.BaseSampler:
@@ -507,9 +542,13 @@ def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
             interrupted = bool(stop.requested)
     except KeyboardInterrupt:
         interrupted = True
-    except BaseException:
+    except BaseException as exc:
         bar.close()
         _close_after(batch, tracker, "FAILED")
+        if isinstance(exc, ValueError) and "://" not in cfg.tracking.storage:
+            damage = _journal_damage(Path(cfg.tracking.storage))
+            if damage:
+                raise StorageError(damage) from exc
         raise
     bar.close()
     if interrupted:
@@ -525,14 +564,17 @@ def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
 
 
 def _close_after(batch: _Batch, tracker: tracking.Tracker, status: str) -> None:
-    """After an interrupt or error: untold trials FAIL (and queued again), open child run
-    KILLED; the parent is closed with ``status`` unless the caller still closes it."""
-    try:
-        batch.abandon()
-        tracker.kill_open_child()
-    finally:
-        if status == "FAILED":
-            tracker.end_parent(status)
+    """After an interrupt or error: untold trials FAIL (and queued again), an open child run
+    KILLED, and on error the parent FAILED. Best effort: a store that is down must not hide
+    the error that stopped the sweep."""
+    steps = [batch.abandon, tracker.kill_open_child]
+    if status == "FAILED":
+        steps.append(lambda: tracker.end_parent(status))
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:
+            print(f"study: while stopping: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
 def _run_batch(cfg: Any, problem: Any, base: engine.Settings, batch: _Batch,

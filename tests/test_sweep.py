@@ -67,13 +67,17 @@ def runs(cfg: StudyConfig) -> tuple[MlflowClient, list, list]:
     return client, parents, children
 
 
+def run(cfg: StudyConfig, **kwargs) -> sweep.SweepSummary:
+    return sweep.run_sweep(cfg, progress=False, report=False, **kwargs)
+
+
 def complete(cfg: StudyConfig) -> list:
     return sweep.load_study(cfg).get_trials(states=(TrialState.COMPLETE,))
 
 
 def test_one_parent_and_one_child_per_trial_with_history_params_and_metrics(make_cfg):
     cfg = make_cfg()
-    summary = sweep.run_sweep(cfg, progress=False)
+    summary = run(cfg)
     assert summary.n_complete == 10 and summary.n_new == 10 and not summary.interrupted
 
     client, parents, children = runs(cfg)
@@ -134,7 +138,7 @@ def test_diverging_lr_is_a_result_with_finite_values_and_never_best(make_cfg):
                           "init_m": {"values": [0.0, 1.0]}})
     lr_max = theory.lr_max(load_problem(cfg.data.path), cfg.settings())
     assert 4.2 == pytest.approx(10 * lr_max, rel=0.01)
-    summary = sweep.run_sweep(cfg, progress=False)
+    summary = run(cfg)
     frame = sweep.trials_frame(cfg)
     diverged = frame[frame["status"] == "diverged"]
     assert len(diverged) == 2 and set(diverged["lr"]) == {4.2}
@@ -157,10 +161,10 @@ def test_diverging_lr_is_a_result_with_finite_values_and_never_best(make_cfg):
 
 def test_rerun_resumes_and_a_larger_n_trials_adds_only_the_difference(make_cfg):
     cfg = make_cfg(n_trials=8)
-    sweep.run_sweep(cfg, progress=False)
-    again = sweep.run_sweep(make_cfg(n_trials=8), progress=False)
+    run(cfg)
+    again = run(make_cfg(n_trials=8))
     assert again.n_new == 0 and again.n_complete == 8
-    more = sweep.run_sweep(make_cfg(overrides=["search.n_trials=11"]), progress=False)
+    more = run(make_cfg(overrides=["search.n_trials=11"]))
     assert more.n_new == 3 and more.n_complete == 11
     numbers = [t.number for t in complete(cfg)]
     assert len(numbers) == 11 == len(set(numbers))
@@ -171,12 +175,12 @@ def test_rerun_resumes_and_a_larger_n_trials_adds_only_the_difference(make_cfg):
 
 
 def test_changed_config_is_refused_naming_the_field_and_fresh_replaces_it(make_cfg):
-    sweep.run_sweep(make_cfg(n_trials=4), progress=False)
+    run(make_cfg(n_trials=4))
     changed = raw_config(n_trials=4)
     changed["search"]["space"]["lr"]["high"] = 1.0
     with pytest.raises(StorageError, match=r"search\.space\.lr\.high: 2\.0 → 1\.0"):
-        sweep.run_sweep(make_cfg(changed), progress=False)
-    summary = sweep.run_sweep(make_cfg(changed), progress=False, fresh=True)
+        run(make_cfg(changed))
+    summary = run(make_cfg(changed), fresh=True)
     assert summary.n_new == 4 and any("replaced" in n for n in summary.notes)
     assert all(t.params["lr"] <= 1.0 for t in complete(make_cfg(changed)))
 
@@ -194,7 +198,7 @@ def test_same_config_and_seed_give_the_same_trials(make_cfg, tmp_path, monkeypat
         write_data(tmp_path / folder)
         cfg = StudyConfig.from_mapping(raw_config(sampler=sampler, n_trials=6, space=space),
                                        base_dir=tmp_path / folder)
-        sweep.run_sweep(cfg, progress=False)
+        run(cfg)
         params.append([t.params for t in sorted(complete(cfg), key=lambda t: t.number)])
     assert params[0] == params[1] and len(params[0]) == 6
 
@@ -202,9 +206,9 @@ def test_same_config_and_seed_give_the_same_trials(make_cfg, tmp_path, monkeypat
 def test_grid_stops_at_its_end_without_duplicates(make_cfg):
     space = {"lr": {"values": [0.05, 0.1, 0.2]}, "epochs": 50, "init_m": {"values": [0.0, 1.0]}}
     cfg = make_cfg(sampler="grid", n_trials=10, batch_size=4, space=space)
-    summary = sweep.run_sweep(cfg, progress=False)
+    summary = run(cfg)
     assert summary.n_complete == 6 and any("only 6 points" in n for n in summary.notes)
-    again = sweep.run_sweep(cfg, progress=False)
+    again = run(cfg)
     assert again.n_new == 0
     combos = [(t.params["lr"], t.params["init_m"]) for t in complete(cfg)]
     assert len(combos) == 6 == len(set(combos))
@@ -215,34 +219,34 @@ def _interrupt_on_batch(monkeypatch, batch: int, signals: list[int]) -> None:
     real = sweep.engine.run
     calls = []
 
-    def run(problem, trials):
+    def signalling_run(problem, trials):
         calls.append(len(trials))
         if len(calls) == batch:
             for sig in signals:
                 os.kill(os.getpid(), sig)
         return real(problem, trials)
 
-    monkeypatch.setattr(sweep.engine, "run", run)
+    monkeypatch.setattr(sweep.engine, "run", signalling_run)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_after_the_batch_and_a_rerun_completes(make_cfg, monkeypatch, sig):
     cfg = make_cfg(n_trials=12, batch_size=4)
     _interrupt_on_batch(monkeypatch, 2, [sig])
-    summary = sweep.run_sweep(cfg, progress=False)
+    summary = run(cfg)
     assert summary.interrupted and summary.n_complete == 8
     _, parents, children = runs(cfg)
     assert parents[0].info.status == "KILLED" and len(children) == 8
     monkeypatch.undo()
     monkeypatch.chdir(Path(cfg.data.path).parent)
-    assert sweep.run_sweep(cfg, progress=False).n_complete == 12
+    assert run(cfg).n_complete == 12
     assert len(runs(cfg)[2]) == 12
 
 
 def test_a_second_signal_stops_at_once_and_the_lost_trials_run_again(make_cfg, monkeypatch):
     cfg = make_cfg(n_trials=8, batch_size=4)
     _interrupt_on_batch(monkeypatch, 2, [signal.SIGINT, signal.SIGINT])
-    summary = sweep.run_sweep(cfg, progress=False)
+    summary = run(cfg)
     assert summary.interrupted and summary.n_complete == 4
     study = sweep.load_study(cfg)
     failed = study.get_trials(states=(TrialState.FAIL,))
@@ -252,7 +256,7 @@ def test_a_second_signal_stops_at_once_and_the_lost_trials_run_again(make_cfg, m
     assert not [r for r in runs(cfg)[1] + children if r.info.status == "RUNNING"]
     monkeypatch.undo()
     monkeypatch.chdir(Path(cfg.data.path).parent)
-    sweep.run_sweep(cfg, progress=False)
+    run(cfg)
     done = complete(cfg)
     assert len(done) == 8
     retried = {t.user_attrs["retry_of"]: t.params for t in done if "retry_of" in t.user_attrs}
@@ -267,7 +271,7 @@ def test_trials_left_running_by_a_dead_process_are_failed_and_run_again(make_cfg
                           capture_output=True, text=True, check=True).stdout.strip()
     stale = study.ask(sweep.build_space(cfg, 1).distributions)
     stale.set_user_attr("worker", f"{tracking.worker_id().rpartition(':')[0]}:{dead}")
-    summary = sweep.run_sweep(cfg, progress=False)
+    summary = run(cfg)
     assert any("dead process" in n for n in summary.notes)
     study = sweep.load_study(cfg)
     assert study.trials[stale.number].state == TrialState.FAIL
@@ -281,7 +285,7 @@ def test_trials_frame_is_tidy(make_cfg):
     cfg = make_cfg(n_trials=5, objectives=[{"metric": "dist_to_ols"},
                                            {"metric": "epochs_to_param_tol", "tol": 0.01}],
                    sampler="nsga2")
-    sweep.run_sweep(cfg, progress=False)
+    run(cfg)
     frame = sweep.trials_frame(cfg)
     assert list(frame.columns) == [
         "trial", "lr", "epochs", "init_m", "init_b", "status", "final_m", "final_b",
@@ -303,7 +307,7 @@ def test_swept_settings_reach_the_engine(make_cfg):
     space = {"lr": 0.1, "epochs": 200, "standardize": {"values": [False, True]},
              "cost": {"values": ["mse", "sse"]}}
     cfg = make_cfg(sampler="grid", n_trials=4, space=space)
-    sweep.run_sweep(cfg, progress=False)
+    run(cfg)
     frame = sweep.trials_frame(cfg)
     assert sorted(zip(frame["standardize"], frame["cost"], strict=True)) == [
         (False, "mse"), (False, "sse"), (True, "mse"), (True, "sse")]
@@ -334,6 +338,31 @@ def test_sqlite_storage_is_accepted(make_cfg, tmp_path):
     raw = raw_config(n_trials=3)
     raw["tracking"] = {"storage": f"sqlite:///{tmp_path / 'optuna.db'}"}
     cfg = make_cfg(raw)
-    assert sweep.run_sweep(cfg, progress=False).n_complete == 3
+    assert run(cfg).n_complete == 3
     storage = sweep.open_storage(cfg.tracking.storage)
     assert isinstance(storage, optuna.storages.RDBStorage)
+
+
+def test_a_torn_journal_line_is_explained_with_its_repair(make_cfg):
+    cfg = make_cfg(n_trials=3, batch_size=3)
+    run(cfg)
+    journal = Path(cfg.tracking.storage)
+    size = journal.stat().st_size
+    with journal.open("ab") as f:
+        f.write(b'{"op_code": 6, "worker_id": "w", "trial_id": 2, "st')  # killed mid-write
+    more = make_cfg(overrides=["search.n_trials=5"])
+    with pytest.raises(StorageError, match=rf"truncate -s {size} {journal}"):
+        run(more)
+    os.truncate(journal, size)  # the repair the message gives
+    assert run(more).n_complete == 5
+
+
+def test_the_report_is_written_at_the_end_when_the_report_module_has_write_report(make_cfg):
+    report = pytest.importorskip("study.report")
+    if not callable(getattr(report, "write_report", None)):
+        pytest.skip("study.report has no write_report yet")
+    cfg = make_cfg(n_trials=4)
+    summary = sweep.run_sweep(cfg, progress=False)
+    assert summary.report_path is not None and Path(summary.report_path).exists()
+    assert f"report: {summary.report_path}" in sweep.format_summary(summary)
+    assert sweep.run_sweep(cfg, progress=False, report=False).report_path is None
