@@ -160,8 +160,10 @@ def cost_curve_data(problem: Problem, table: pd.DataFrame, spec: report.ReportSp
                 path = theory.trajectory(problem, trial.settings, trial.lr, trial.init,
                                          res.history_epoch)
                 predicted = (np.atleast_1d(problem.cost(path, trial.settings.cost)) - j_star) / den
-        label = (f"lr {report.fmt(trial.lr, 3)}, start {report.start_text(trial.init)}, "
-                 f"{row['region']}")
+        label = ", ".join([f"lr {report.fmt(trial.lr, 3)}",
+                           *(f"{c}={row[c]}" for c in report.group_columns(table)),
+                           *([f"start {report.start_text(trial.init)}"] if problem.d == 1
+                             else []), str(row["region"])])
         rows.append(pd.DataFrame({"trial": row.get("trial", _), "lr": trial.lr,
                                   "region": row["region"], "label": label,
                                   "epoch": res.history_epoch, "measured": measured,
@@ -286,7 +288,9 @@ def _edge_line(ax, edge: float) -> None:
     """Theory's edge of stability as a dashed vertical line, its value written along it (call
     after the x limits are set; an edge off the plot is only named in the title)."""
     lo, hi = ax.get_xlim()
-    if not math.isfinite(edge) or not lo < edge < hi:
+    if not math.isfinite(edge):
+        ax.set_title(ax.get_title() + "\n(no edge: line search picks its own step)", fontsize=9)
+    elif not lo < edge < hi:
         ax.set_title(ax.get_title() + f"\n(lr_max = {edge:.4g}, off the plot)", fontsize=9)
     else:
         ax.axvline(edge, color="black", linestyle="--", linewidth=1.2,
@@ -364,10 +368,13 @@ def draw_regions(panels: list[dict], dist_tol: float, name: str = "") -> Figure:
         if len(odd):
             ax.scatter(odd["lr"], odd["epochs"], s=120, facecolors="none", edgecolors="black",
                        linewidths=0.9, label="measured ≠ theory's prediction")
+        medians = []
         for start, curve in front.groupby("start", sort=False):
-            where = start if start.startswith("median") else "the panel's start"
+            if start.startswith("median"):
+                medians.append(start)
             ax.plot(curve["lr"], curve["epochs_needed"], color="#555555", linewidth=1.8,
-                    label=f"theory: epochs needed to converge from {where}")
+                    label="theory: epochs needed to converge from the "
+                          + ("median start" if medians else "panel's start"))
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(*xlim)
@@ -376,7 +383,8 @@ def draw_regions(panels: list[dict], dist_tol: float, name: str = "") -> Figure:
         ax.set_ylabel("epoch budget (epochs, log scale)")
         counts = pts["region"].value_counts()
         ax.set_title((f"{_wrap(panel['title'])}\n" if panel["title"] else "") + ", ".join(
-            f"{int(counts.get(r, 0))} {r}" for r in report.REGIONS), fontsize=9)
+            f"{int(counts.get(r, 0))} {r}" for r in report.REGIONS)
+            + "".join(f"\n{_wrap('frontier from the ' + m)}" for m in medians), fontsize=9)
         _edge_line(ax, panel["lr_max"])
         ax.grid(True, which="major", alpha=0.3)
     fig.suptitle(f"{name + ': ' if name else ''}where gradient descent converges\n"

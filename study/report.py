@@ -370,8 +370,14 @@ def frontier_lrs(table: pd.DataFrame, edge: float, points: int = 60) -> np.ndarr
 # ── the conclusion, written from the numbers ────────────────────────────────────────────────
 
 
+def _value(v: Any) -> float | None:
+    """A summary cell as a number, or None where it is missing (None or NaN)."""
+    return None if v is None or pd.isna(v) else float(v)
+
+
 def _edge_sentences(part: pd.DataFrame, row: Mapping[str, Any]) -> list[str]:
-    edge, low, high = row["lr_max"], row["largest_converged_lr"], row["smallest_diverged_lr"]
+    edge = row["lr_max"]
+    low, high = _value(row["largest_converged_lr"]), _value(row["smallest_diverged_lr"])
     div = part["region"] == "diverged"
     edge_text = (f"theory puts the edge of stability at lr_max = {fmt(edge)}"
                  if math.isfinite(edge) else "theory predicts no edge for this optimizer")
@@ -446,8 +452,10 @@ def _why_sentence(problem: Problem, part: pd.DataFrame, settings: Settings,
 def _group_line(label: str, part: pd.DataFrame, row: Mapping[str, Any]) -> str:
     """One settings group in a sentence, for studies that compare settings."""
     counts = ", ".join(f"{int(row[r])} {r}" for r in REGIONS)
-    text = f"[{label}] lr_max = {fmt(row['lr_max'])}: {counts}"
-    low, high = row["largest_converged_lr"], row["smallest_diverged_lr"]
+    edge = (f"lr_max = {fmt(row['lr_max'])}" if math.isfinite(row["lr_max"])
+            else "no lr_max (line search picks its own step)")
+    text = f"[{label}] {edge}: {counts}"
+    low, high = _value(row["largest_converged_lr"]), _value(row["smallest_diverged_lr"])
     ends = ([f"converged up to lr {fmt(low)}"] if low is not None else []) + \
         ([f"diverged from lr {fmt(high)}"] if high is not None else [])
     if ends:
@@ -487,6 +495,9 @@ def conclusion(problem: Problem, table: pd.DataFrame, summary: pd.DataFrame,
     if rate is not None:
         n = int(table["agrees"].notna().sum())
         text = f"Theory predicted the region of {n - len(differ)} of {n} trials ({rate:.0%})."
+        if n < len(table):
+            text += (f" The other {len(table) - n} (backtracking line search) have no "
+                     "prediction.")
         if len(differ):
             pairs = differ.groupby(["region", "predicted_region"]).size()
             text += " Measured ≠ predicted: " + "; ".join(
@@ -502,25 +513,27 @@ def conclusion(problem: Problem, table: pd.DataFrame, summary: pd.DataFrame,
         text = (f"Best by {title}: trial #{fmt(t.get('trial'))} (lr {fmt(float(t['lr']))}, "
                 f"{fmt(int(t['epochs']))} epochs{where}) with {title} = "
                 f"{fmt(float(t[obj_col]))}.")
-        if "lr" in spec.swept and _at_edge(table["lr"], t["lr"]):
-            text += (" Its lr lies at the edge of the searched range: the space may be too "
-                     "small on that side.")
-        if "epochs" in spec.swept and float(t["epochs"]) >= float(table["epochs"].max()):
-            text += " It used the largest epoch budget searched; more epochs would help."
+        if "lr" in spec.swept and _at_top(table["lr"], t["lr"]) and \
+                float(table["lr"].max()) < float(t["lr_max"]):
+            text += (" Its lr is near the largest one searched, and the search stops below "
+                     f"theory's lr_max = {fmt(float(t['lr_max']))}: widen the lr range upwards.")
+        if "epochs" in spec.swept and t["region"] == "not converged" and \
+                float(t["epochs"]) >= float(table["epochs"].max()):
+            text += (" It used the largest epoch budget searched and still ran out of epochs: "
+                     "more epochs would help.")
         out.append(text)
     return out
 
 
-def _at_edge(values: pd.Series, value: float) -> bool:
-    """True when ``value`` is in the outer 5% of the (log) range of ``values``."""
+def _at_top(values: pd.Series, value: float) -> bool:
+    """True when ``value`` is in the top 5% of the (log) range of ``values``."""
     v = values.astype(float).to_numpy()
     lo, hi, x = v.min(), v.max(), float(value)
     if hi <= lo:
         return False
     if lo > 0:
         lo, hi, x = np.log(lo), np.log(hi), np.log(x)
-    pos = (x - lo) / (hi - lo)
-    return bool(pos <= 0.05 or pos >= 0.95)
+    return bool((x - lo) / (hi - lo) >= 0.95)
 
 
 # ── report.md and report.html ───────────────────────────────────────────────────────────────
@@ -614,9 +627,10 @@ def ols_text(problem: Problem) -> str:
     theta = problem.ols_theta
     if problem.d == 1:
         return (f"Its least-squares line is {problem.y_name} = {fmt(theta[0])}·{problem.x_names[0]}"
-                f" + {fmt(theta[1])}.")
+                f" + {fmt(theta[1])}.").replace("+ -", "− ")
     terms = " + ".join(f"{fmt(w)}·{n}" for w, n in zip(theta[:-1], problem.x_names, strict=True))
-    return f"Its least-squares fit is {problem.y_name} = {terms} + {fmt(theta[-1])}."
+    return (f"Its least-squares fit is {problem.y_name} = {terms} + {fmt(theta[-1])}."
+            .replace("+ -", "− "))
 
 
 def _cell(value: Any) -> str:
