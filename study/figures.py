@@ -36,6 +36,7 @@ from study.problem import Problem
 COLORS = {"converged": "#1b9e4b", "not converged": "#3b75af", "diverged": "#d62728"}
 MARKERS = {"converged": "o", "not converged": "o", "diverged": "x"}
 CAPTIONS = {
+    "data": "The data set with its least-squares (OLS) line and the final lines of two trials.",
     "regions": "Where gradient descent converges: each trial by learning rate and epoch budget. "
                "Theory's edge of stability (dashed) and its convergence frontier (solid: trials "
                "above the curve should reach the OLS line).",
@@ -209,6 +210,28 @@ def contour_data(problem: Problem, table: pd.DataFrame, spec: report.ReportSpec,
             "lr_max": theory.lr_max(problem, settings)}
 
 
+def data_data(problem: Problem, table: pd.DataFrame) -> dict | None:
+    """The points, the OLS line and the final lines of two trials (one feature): the best
+    non-diverged trial, and the trial that ran out of epochs farthest from θ* while its cost
+    was within 10% of J* (the valley: a line that looks fitted, with the wrong (m, b))."""
+    if problem.d != 1:
+        return None
+    lines = [("OLS line", *map(float, problem.ols_theta))]
+    ok = table[table["region"] != "diverged"].sort_values("dist_to_ols")
+    stuck = ok[ok["region"] == "not converged"]
+    if "rel_cost_gap" in stuck.columns and (stuck["rel_cost_gap"] <= 0.1).any():
+        stuck = stuck[stuck["rel_cost_gap"] <= 0.1]
+    for title, rows in (("best trial", ok.head(1)), ("ran out of epochs", stuck.tail(1))):
+        for _, t in rows.iterrows():
+            gap = (f", cost {float(t['rel_cost_gap']):.1%} above J*"
+                   if pd.notna(t.get("rel_cost_gap")) else "")
+            lines.append((f"{title} (lr {report.fmt(float(t['lr']), 3)}, "
+                          f"{report.fmt(int(t['epochs']))} epochs{gap})",
+                          float(t["final_m"]), float(t["final_b"])))
+    return {"x": problem.X[:, 0], "y": problem.y, "x_name": problem.x_names[0],
+            "y_name": problem.y_name, "lines": lines}
+
+
 def swept_names(table: pd.DataFrame, spec: report.ReportSpec) -> list[str]:
     """Swept space entries present in the table (inferred from varying columns if unknown)."""
     names = [n for n in spec.swept if n in table.columns]
@@ -260,7 +283,8 @@ def pareto_data(table: pd.DataFrame, spec: report.ReportSpec) -> dict | None:
 def figure_data(problem: Problem, table: pd.DataFrame, spec: report.ReportSpec) -> dict:
     """Everything the figures draw, computed once."""
     regions = region_data(problem, table, spec)
-    return {"regions": regions, "frontier_table": frontier_table(regions),
+    return {"data": data_data(problem, table), "regions": regions,
+            "frontier_table": frontier_table(regions),
             "distance": distance_data(problem, table),
             "cost": cost_curve_data(problem, table, spec),
             "contour": contour_data(problem, table, spec), "axes": axis_data(table, spec),
@@ -583,13 +607,30 @@ def draw_pareto(data: Mapping[str, Any]) -> Figure:
     return fig
 
 
+def draw_data(data: Mapping[str, Any]) -> Figure:
+    """The data set with the OLS line and where two trials ended."""
+    fig, (ax,) = _figure(1, 5.0, 3.8)
+    ax.scatter(data["x"], data["y"], s=14, c="#777777", label="data")
+    grid = np.linspace(data["x"].min(), data["x"].max(), 2)
+    for (label, m, b), style in zip(data["lines"], ("-k", "--g", ":b"), strict=False):
+        ax.plot(grid, m * grid + b, style, linewidth=1.8,
+                label=f"{label}: y = {m:.4g}·x {'+' if b >= 0 else '−'} {abs(b):.4g}")
+    ax.set_xlabel(f"{data['x_name']} (data units)")
+    ax.set_ylabel(f"{data['y_name']} (data units)")
+    ax.set_title("The data, its least-squares line, and where gradient descent ended",
+                 fontsize=10)
+    fig.legend(loc="outside lower center", ncols=1, fontsize=8, frameon=False)
+    return fig
+
+
 def draw_all(data: Mapping[str, Any], dist_tol: float, name: str = "") -> dict[str, Figure]:
     """Every figure the data allows, by key."""
     figs = {"regions": draw_regions(data["regions"], dist_tol, name),
             "distance": draw_distance(data["distance"], dist_tol)}
     if len(data["cost"]):
         figs["cost"] = draw_cost(data["cost"])
-    for key, draw in (("contour", draw_contour), ("axes", draw_axes), ("pareto", draw_pareto)):
+    for key, draw in (("data", draw_data), ("contour", draw_contour), ("axes", draw_axes),
+                      ("pareto", draw_pareto)):
         if data[key] is not None:
             figs[key] = draw(data[key])
     return figs

@@ -574,6 +574,7 @@ def report_blocks(problem: Problem, table: pd.DataFrame, summary: pd.DataFrame,
               f"{', '.join(problem.x_names)}, target {problem.y_name}. " + ols_text(problem)
               + f" Cost J = {spec.settings.cost}; "
               f"J* = {fmt(problem.ols_cost(spec.settings.cost))}."),
+        *([("img", *images["data"])] if "data" in images else []),
         ("h2", "What theory says"),
     ]
     facts, worst = [], (-1.0, "", "")

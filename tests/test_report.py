@@ -260,10 +260,23 @@ def test_contour_shows_valley_paths_and_ols(small, valley):
     assert bar.get_yscale() == "log"  # log-spaced levels
 
 
+def test_data_figure_shows_ols_and_where_trials_ended(small, valley):
+    table, _ = small
+    data = figures.data_data(valley, table)
+    assert data["lines"][0][1:] == tuple(valley.ols_theta)
+    best = table[table["region"] != "diverged"].sort_values("dist_to_ols").iloc[0]
+    assert data["lines"][1][1:] == (best["final_m"], best["final_b"])
+    fig = figures.draw_data(data)
+    ax = fig.axes[0]
+    assert len(ax.collections[0].get_offsets()) == valley.n
+    assert len(ax.get_lines()) == len(data["lines"]) and "data units" in ax.get_xlabel()
+
+
 def test_contour_only_for_one_feature(multivariate):
     frame, _, _ = engine_frame(multivariate, engine.Settings(), [0.01], (50,), [(0, 0, 0, 0)])
     table = report.trials_table(multivariate, frame, spec())
     assert figures.contour_data(multivariate, table, spec()) is None
+    assert figures.data_data(multivariate, table) is None
 
 
 def test_axis_plots_one_per_swept_setting(small):
@@ -335,7 +348,7 @@ def test_build_report_writes_self_contained_html(small, valley, tmp_path):
     for name in ("trials.csv", "trials.parquet", "report.md", "summary.json"):
         assert (folder / name).is_file()
     pngs = sorted((folder / "figures").glob("*.png"))
-    assert {p.stem for p in pngs} == {"regions", "distance", "cost", "contour", "axes"}
+    assert {p.stem for p in pngs} == {"data", "regions", "distance", "cost", "contour", "axes"}
     page = out.read_text(encoding="utf-8")
     assert page.count("data:image/png;base64,") == len(pngs)
     assert re.findall(r'src="(?!data:)', page) == [] and "<link" not in page
