@@ -469,9 +469,15 @@ def _convergence_sentence(part: pd.DataFrame, dist_tol: float) -> str | None:
     if not len(stable):
         return None
     n_conv = int((stable["region"] == "converged").sum())
-    return (f"Of the {len(stable)} stable trials, {n_conv} reached the OLS line "
-            f"(‖θ − θ*‖ ≤ {fmt(dist_tol)}); the other {len(stable) - n_conv} ran out of "
-            "epochs first.")
+    reach = f"reached the OLS line (‖θ − θ*‖ ≤ {fmt(dist_tol)})"
+    if n_conv == len(stable):
+        return f"{'All' if n_conv > 1 else 'The'} {_count(n_conv, 'stable trial')} {reach}."
+    return (f"Of the {_count(len(stable), 'stable trial')}, {n_conv} {reach}; the other "
+            f"{len(stable) - n_conv} ran out of epochs first.")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def conclusion(problem: Problem, table: pd.DataFrame, summary: pd.DataFrame,
