@@ -65,7 +65,7 @@ def facets(problem: Problem, table: pd.DataFrame, most_starts: int = 6
     other). The title is empty for the only group of a study that compares no settings."""
     inits = report.init_columns(problem)
     out = []
-    for label, part in report._groups(table):
+    for label, part in report.settings_groups(table):
         name = "" if label == "all trials" else label
         starts = part[inits].drop_duplicates()
         if len(starts) == 1 or len(starts) > most_starts:
@@ -180,7 +180,7 @@ def contour_data(problem: Problem, table: pd.DataFrame, spec: report.ReportSpec,
     zigzags for thousands of epochs and hides the valley) and the longest budget."""
     if problem.d != 1:
         return None
-    label, part = report._groups(table)[0]
+    label, part = report.settings_groups(table)[0]
     settings = report.group_settings(part, spec.settings)
     calm = part[(part["region"] != "diverged") & (part["lr"] <= 0.8 * part["lr_max"])]
     lr = float(calm["lr"].max()) if len(calm) else 0.5 * theory.best_lr(problem, settings)

@@ -223,7 +223,7 @@ def trials_table(problem: Problem, trials: pd.DataFrame, spec: ReportSpec) -> pd
 # ── regions ─────────────────────────────────────────────────────────────────────────────────
 
 
-def _groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+def settings_groups(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(label, trials) per combination of the varying algorithm settings ('all trials' if none)."""
     cols = group_columns(table)
     if not cols:
@@ -244,7 +244,7 @@ def region_summary(table: pd.DataFrame) -> pd.DataFrame:
     """One row per group: counts measured and predicted, the edge bracket beside lr_max, and
     whether the bracket holds it (open ends count as holding)."""
     rows = []
-    for label, part in _groups(table):
+    for label, part in settings_groups(table):
         low, high = edge_bracket(part)
         edge = float(part["lr_max"].iloc[0])
         row: dict[str, Any] = {"group": label, "trials": len(part)}
@@ -485,7 +485,7 @@ def conclusion(problem: Problem, table: pd.DataFrame, summary: pd.DataFrame,
     """Plain-language findings, each sentence computed from the table and the theory. With
     several settings groups: one line per group, and the 'why' for the group with the most
     trials that ran out of epochs."""
-    groups = list(zip(_groups(table), (row for _, row in summary.iterrows()), strict=True))
+    groups = list(zip(settings_groups(table), (row for _, row in summary.iterrows()), strict=True))
     if len(groups) == 1:
         (_, part), row = groups[0]
         out = _edge_sentences(part, row)
@@ -584,7 +584,7 @@ def report_blocks(problem: Problem, table: pd.DataFrame, summary: pd.DataFrame,
         ("h2", "What theory says"),
     ]
     facts, worst = [], (-1.0, "", "")
-    for label, part in _groups(table):
+    for label, part in settings_groups(table):
         s = group_settings(part, spec.settings)
         f = theory_facts(problem, s)
         facts.append({"settings": label, "λ_min": f["lam_min"], "λ_max": f["lam_max"],
@@ -728,7 +728,7 @@ def build_report(cfg: Any, problem: Problem, trials: pd.DataFrame, out_dir: str 
            "agreement": rate, "regions": json.loads(summary.to_json(orient="records")),
            "theory": [{"group": label, **{k: v for k, v in theory_facts(
                problem, group_settings(part, spec.settings)).items()}}
-               for label, part in _groups(table)]}
+               for label, part in settings_groups(table)]}
     (out / "summary.json").write_text(json.dumps(doc, indent=2, default=str) + "\n",
                                       encoding="utf-8")
     return out / "report.html"
