@@ -7,6 +7,13 @@ into engine trials, run them as one :func:`study.engine.run` call, log each as a
 run (:mod:`study.tracking`), store its result as user attributes and tell Optuna its objective
 values. ``n_trials`` is the *total* wanted: re-running resumes, raising it adds the difference.
 
+User attributes of a told trial: ``status`` (converged | max_epochs | diverged),
+``mlflow_run_id``, and ``result``, a dict of ``final_<param>``, ``final_cost``,
+``initial_cost``, ``dist_to_ols``, ``cost_gap``, ``rel_cost_gap``, ``grad_norm``,
+``epochs_run``, ``diverged_at``, ``epochs_to_param_tol_<t>``, ``epochs_to_cost_tol_<t>`` (None
+when unreached) and the minibatch ``seed``; ``worker`` (host:pid) is set when it is asked.
+:func:`trials_frame` flattens them into one tidy row per trial.
+
 Objective values. A converged or max_epochs trial reports its metric (final_cost, dist_to_ols,
 cost_gap, rel_cost_gap, epochs_to_param_tol / epochs_to_cost_tol at the objective's ``tol``).
 Never NaN or ±inf, because Optuna turns NaN into FAIL and TPE learns nothing from failed trials:
@@ -41,6 +48,7 @@ import uuid
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -476,8 +484,8 @@ class _Batch:
     def tell(self, trial: optuna.Trial, values: list[float], attrs: Mapping[str, Any]) -> None:
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
-        self.study.tell(trial, values)
-        del self.pending[trial.number]
+        self.study.tell(trial, values, skip_if_finished=True)
+        self.pending.pop(trial.number, None)
 
     def abandon(self) -> None:
         """Tell FAIL to what was asked but not told, and queue the same parameters again."""
@@ -488,9 +496,14 @@ class _Batch:
 
 
 def _user_attrs(values: Mapping[str, Any], run_id: str, seed: int) -> dict[str, Any]:
-    clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
-             for k, v in values.items()}
-    return {**clean, "seed": seed, "mlflow_run_id": run_id}
+    """The trial's user attributes: ``status``, ``mlflow_run_id`` and ``result`` (every
+    named value, None where not finite or not reached, and the minibatch ``seed``). One
+    attribute is one storage write (an fsync'd journal line, an RDB transaction): three
+    instead of twenty keep Optuna's share of a trial small (see benchmarks/RESULTS.md)."""
+    result = {k: (v if not isinstance(v, float) or math.isfinite(v) else None)
+              for k, v in values.items() if k != "status"}
+    result["seed"] = seed
+    return {"status": values["status"], "result": result, "mlflow_run_id": run_id}
 
 
 def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
@@ -580,6 +593,11 @@ def _close_after(batch: _Batch, tracker: tracking.Tracker, status: str) -> None:
 def _run_batch(cfg: Any, problem: Any, base: engine.Settings, batch: _Batch,
                tracker: tracking.Tracker, study: optuna.Study, k: int, counts: Counter,
                bar: Any) -> int:
+    """Ask k trials, run them as one engine call, log and tell each.
+
+    MLflow logging runs in one worker thread while this thread tells Optuna: both wait on
+    their store's disk writes, so the Optuna writes hide behind the MLflow ones. A trial is
+    told only after its run is logged (its run id is a user attribute)."""
     since = int(time.time() * 1000)
     asked = batch.ask(k)
     uid = study.user_attrs["study_uid"]  # re-read: a concurrent creator may have set it last
@@ -588,18 +606,35 @@ def _run_batch(cfg: Any, problem: Any, base: engine.Settings, batch: _Batch,
     trials = [_engine_trial(v, base, problem.d, s) for v, s in zip(values, seeds, strict=True)]
     results = engine.run(problem, trials)
     existing = tracker.existing_children(uid, since)
-    for trial, params, eng, res, seed in zip(asked, values, trials, results, seeds, strict=True):
-        rec = tracking.TrialRecord(cfg.name, uid, trial.number, params, eng.settings, seed, res,
-                                   problem.param_names)
-        run_id = tracker.log_trial(rec, existing.get(trial.number))
-        named = tracking.result_values(res, problem.param_names)
-        named["status"] = res.status
-        batch.tell(trial, objective_values(named, res.status, cfg.search.objectives),
-                   _user_attrs(named, run_id, seed))
-        counts[res.status] += 1
-        bar.update(1)
-        bar.set_postfix_str(_counts_text(counts), refresh=False)
+    recs = [tracking.TrialRecord(cfg.name, uid, t.number, v, e.settings, s, r,
+                                 problem.param_names)
+            for t, v, e, r, s in zip(asked, values, trials, results, seeds, strict=True)]
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow")
+    futures = [pool.submit(tracker.log_trial, rec, existing.get(rec.number)) for rec in recs]
+    told = 0
+    try:
+        for trial, rec, future in zip(asked, recs, futures, strict=True):
+            _tell(batch, cfg, trial, rec, future.result(), counts, bar)
+            told += 1
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if told < len(recs):  # interrupted: keep what was logged before the stop
+            for trial, rec, future in list(zip(asked, recs, futures, strict=True))[told:]:
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    _tell(batch, cfg, trial, rec, future.result(), counts, bar)
     return len(asked)
+
+
+def _tell(batch: _Batch, cfg: Any, trial: optuna.Trial, rec: tracking.TrialRecord,
+          run_id: str, counts: Counter, bar: Any) -> None:
+    res = rec.result
+    named = tracking.result_values(res, rec.param_names)
+    named["status"] = res.status
+    batch.tell(trial, objective_values(named, res.status, cfg.search.objectives),
+               _user_attrs(named, run_id, rec.seed))
+    counts[res.status] += 1
+    bar.update(1)
+    bar.set_postfix_str(_counts_text(counts), refresh=False)
 
 
 def _counts_text(counts: Mapping[str, int]) -> str:
@@ -771,12 +806,10 @@ def trials_frame(cfg: Any):
 
     study = load_study(cfg)
     complete = sorted(_complete(study), key=lambda t: t.number)
-    first = complete[0].user_attrs if complete else {}
-    d = max(sum(1 for k in first if k.startswith("final_") and k != "final_cost") - 1, 1)
     if not complete:
-        import pandas as pd
-
         return pd.DataFrame()
+    first = complete[0].user_attrs.get("result", {})
+    d = max(sum(1 for k in first if k.startswith("final_") and k != "final_cost") - 1, 1)
     space = build_space(cfg, d)
     consts = space.constants
     space_names = list(dict.fromkeys(["lr", "epochs", *_init_names(d), *space.names]))
@@ -784,7 +817,9 @@ def trials_frame(cfg: Any):
     for t in complete:
         row = {"trial": t.number}
         row.update({n: t.params.get(n, consts.get(n)) for n in space_names})
-        row.update(t.user_attrs)
+        row.update(t.user_attrs.get("result", {}))
+        row.update(status=t.user_attrs.get("status"),
+                   mlflow_run_id=t.user_attrs.get("mlflow_run_id"))
         row.update({f"objective_{o.name}": v for o, v in zip(cfg.search.objectives, t.values,
                                                               strict=True)})
         rows.append(row)

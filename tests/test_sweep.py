@@ -130,6 +130,18 @@ def test_one_parent_and_one_child_per_trial_with_history_params_and_metrics(make
     frame = sweep.trials_frame(cfg)
     assert list(frame["trial"]) == list(range(10))
     assert set(frame["mlflow_run_id"]) == {c.info.run_id for c in children}
+    by_run = {c.info.run_id: c for c in children}
+    for trial in complete(cfg):
+        attrs = trial.user_attrs
+        child = by_run[attrs["mlflow_run_id"]]
+        assert attrs["status"] == child.data.tags["status"]
+        assert int(child.data.tags["optuna.trial_number"]) == trial.number
+        result = attrs["result"]
+        for key in ("final_m", "final_b", "final_cost", "dist_to_ols", "cost_gap",
+                    "rel_cost_gap", "epochs_run"):
+            assert result[key] == child.data.metrics[key], key
+        assert set(result) >= {"diverged_at", "epochs_to_param_tol_0.01",
+                               "epochs_to_cost_tol_0.001", "seed"}
 
 
 def test_diverging_lr_is_a_result_with_finite_values_and_never_best(make_cfg):
