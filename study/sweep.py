@@ -487,6 +487,23 @@ class _Batch:
         self.study.tell(trial, values, skip_if_finished=True)
         self.pending.pop(trial.number, None)
 
+    def drop_surplus(self, asked: list[optuna.Trial], target: int) -> list[optuna.Trial]:
+        """Keep the asked trials that are among the first ``target`` live trials (complete,
+        running or queued, by number); tell the others FAIL with ``surplus=True``. Workers
+        sharing a study count before they ask, so without this they would overshoot."""
+        live = sorted(t.number for t in self.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)))
+        allowed = set(live[:target])
+        keep = []
+        for trial in asked:
+            if trial.number in allowed:
+                keep.append(trial)
+            else:
+                trial.set_user_attr("surplus", True)
+                self.study.tell(trial, state=TrialState.FAIL)
+                self.pending.pop(trial.number, None)
+        return keep
+
     def abandon(self) -> None:
         """Tell FAIL to what was asked but not told, and queue the same parameters again."""
         for number, trial in list(self.pending.items()):
@@ -551,7 +568,8 @@ def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
                     k = min(k, _grid_todo(study, space, grid_names))
                 if k <= 0:
                     break
-                n_new += _run_batch(cfg, problem, base, batch, tracker, study, k, counts, bar)
+                n_new += _run_batch(cfg, problem, base, batch, tracker, study, k, target,
+                                    counts, bar)
             interrupted = bool(stop.requested)
     except KeyboardInterrupt:
         interrupted = True
@@ -591,15 +609,17 @@ def _close_after(batch: _Batch, tracker: tracking.Tracker, status: str) -> None:
 
 
 def _run_batch(cfg: Any, problem: Any, base: engine.Settings, batch: _Batch,
-               tracker: tracking.Tracker, study: optuna.Study, k: int, counts: Counter,
-               bar: Any) -> int:
+               tracker: tracking.Tracker, study: optuna.Study, k: int, target: int,
+               counts: Counter, bar: Any) -> int:
     """Ask k trials, run them as one engine call, log and tell each.
 
     MLflow logging runs in one worker thread while this thread tells Optuna: both wait on
     their store's disk writes, so the Optuna writes hide behind the MLflow ones. A trial is
     told only after its run is logged (its run id is a user attribute)."""
     since = int(time.time() * 1000)
-    asked = batch.ask(k)
+    asked = batch.drop_surplus(batch.ask(k), target)
+    if not asked:
+        return 0
     uid = study.user_attrs["study_uid"]  # re-read: a concurrent creator may have set it last
     values = [{**batch.space.constants, **t.params} for t in asked]
     seeds = [trial_seed(cfg, base, t.number) for t in asked]

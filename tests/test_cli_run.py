@@ -7,6 +7,7 @@ import signal
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 import yaml
 from mlflow import MlflowClient
@@ -118,3 +119,31 @@ def test_ui_prints_the_command_for_a_config_or_the_working_directory(config, tmp
     assert capsys.readouterr().out.strip() == "mlflow ui --backend-store-uri http://tracking:5000"
     assert main(["ui"]) == 0
     assert f"sqlite:///{db}" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_workers_sharing_new_stores_complete_exactly_n_trials(config, tmp_path):
+    import subprocess
+    import sys
+
+    config.write_text(CONFIG.replace("n_trials: 6", "n_trials: 24").replace("batch_size: 3",
+                                                                           "batch_size: 4"))
+    cmd = [sys.executable, "-m", "study", "run", str(config), "--no-progress", "--no-report"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    workers = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [w.communicate(timeout=300) for w in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], outputs
+    study = optuna.load_study(study_name="cli",
+                              storage=sweep.open_storage(str(tmp_path / "optuna.journal")))
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 24
+    numbers = sorted(r.data.tags["optuna.trial_number"] for r in children(tmp_path))
+    assert len(numbers) == 24 == len(set(numbers))
+    assert {str(t.number) for t in done} == set(numbers)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    default = client.get_experiment_by_name("Default")
+    assert client.search_runs([default.experiment_id]) == []  # nothing logged beside "cli"
+    assert len([r for r in client.search_runs([client.get_experiment_by_name("cli")
+                                               .experiment_id])
+                if "mlflow.parentRunId" not in r.data.tags]) == 3
