@@ -284,7 +284,7 @@ class Tracker:
 
         # Several processes migrating a brand-new sqlite store at once corrupt it: serialise
         # the schema creation and the experiment's create-or-get.
-        with FileLock(str(db) + ".lock", timeout=120):
+        with FileLock(str(db.parent / f".{db.name}.lock"), timeout=120):
             self.client = MlflowClient(tracking_uri=uri)
             self.experiment_id = self._experiment_id()
 
