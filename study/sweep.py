@@ -591,6 +591,10 @@ def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
             damage = _journal_damage(Path(cfg.tracking.storage))
             if damage:
                 raise StorageError(damage) from exc
+        if isinstance(exc, Exception) and _raised_in_storage(exc):
+            raise StorageError(f"the Optuna storage {cfg.tracking.storage} failed: "
+                               f"{type(exc).__name__}: {exc or 'no message'} (the trials told "
+                               f"so far are kept; run again to resume)") from exc
         raise
     bar.close()
     if interrupted:
@@ -603,6 +607,19 @@ def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
     if not interrupted and report is not False:
         summary.report_path = _write_report(cfg, required=bool(report))
     return summary
+
+
+def _raised_in_storage(exc: BaseException) -> bool:
+    """True when ``exc`` was raised inside Optuna's storage code (a sqlite lock held past the
+    timeout surfaces there as a bare AssertionError)."""
+    if isinstance(exc, optuna.exceptions.StorageInternalError):
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        if "/optuna/storages/" in tb.tb_frame.f_code.co_filename.replace("\\", "/"):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _close_after(batch: _Batch, tracker: tracking.Tracker, status: str) -> None:

@@ -378,3 +378,13 @@ def test_the_report_is_written_at_the_end_when_the_report_module_has_write_repor
     assert summary.report_path is not None and Path(summary.report_path).exists()
     assert f"report: {summary.report_path}" in sweep.format_summary(summary)
     assert sweep.run_sweep(cfg, progress=False, report=False).report_path is None
+
+
+def test_errors_raised_inside_the_optuna_storage_are_recognised(tmp_path):
+    storage = sweep.open_storage(str(tmp_path / "o.journal"))
+    with pytest.raises(KeyError) as info:
+        storage.get_trial(12345)
+    assert sweep._raised_in_storage(info.value)
+    with pytest.raises(KeyError) as info:
+        {}["x"]
+    assert not sweep._raised_in_storage(info.value)
