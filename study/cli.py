@@ -173,6 +173,8 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     print(shlex.join(cmd))
     if not args.open:
         return 0
+    if cmd[0] == "python":  # a tracking server: open its page
+        return subprocess.call([sys.executable, *cmd[1:]])
     exe = shutil.which("mlflow")
     try:
         return subprocess.call([exe, *cmd[1:]] if exe else [sys.executable, "-m", "mlflow",

@@ -810,7 +810,7 @@ def format_summary(s: SweepSummary) -> str:
                      f" · theory lr_max {_fmt(br['lr_max'])}")
     lines += [f"  Optuna storage: {s.storage} (study {s.study!r})",
               f"  MLflow: {s.mlflow_uri} (experiment {s.study!r}, id {s.experiment_id})",
-              f"  open the UI: {' '.join(s.ui_command)}"]
+              f"  open the UI: {tracking.ui_text(s.mlflow_uri)}"]
     if s.report_path:
         lines.append(f"  report: {s.report_path}")
     return "\n".join(lines)

@@ -246,13 +246,30 @@ def artifact_root(uri: str) -> Path | None:
     return None if db is None else db.parent / "mlruns"
 
 
+def is_server(uri: str) -> bool:
+    """True for a tracking server (http/https), which serves the UI itself."""
+    return uri.startswith(("http://", "https://"))
+
+
 def ui_command(uri: str) -> list[str]:
-    """The exact ``mlflow ui`` command for a tracking URI."""
+    """The exact command that opens the UI for a tracking URI: ``mlflow ui`` on the store (with
+    its artifact root for a local sqlite store), or a browser on a tracking server."""
+    if is_server(uri):
+        return ["python", "-m", "webbrowser", uri]
     cmd = ["mlflow", "ui", "--backend-store-uri", uri]
     root = artifact_root(uri)
     if root is not None:
         cmd += ["--default-artifact-root", root.as_uri()]
     return cmd
+
+
+def ui_text(uri: str) -> str:
+    """What a summary says to open the UI."""
+    if is_server(uri):
+        return f"{uri} (served by the tracking server)"
+    import shlex
+
+    return shlex.join(ui_command(uri))
 
 
 def _quiet_migrations() -> None:
@@ -270,6 +287,9 @@ class Tracker:
         self.parent_run_id: str | None = None
         self._open_child: str | None = None
         _quiet_migrations()
+        # a tracking server would print two "View run" lines per closed run (and fetch the run
+        # again to make them); the summary says where the runs are
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         db = sqlite_path(uri)
         if db is None:
             self.client = MlflowClient(tracking_uri=uri)

@@ -116,7 +116,7 @@ def test_ui_prints_the_command_for_a_config_or_the_working_directory(config, tmp
     raw["tracking"] = {"mlflow_uri": "http://tracking:5000"}
     config.write_text(yaml.safe_dump(raw))
     assert main(["ui", str(config)]) == 0
-    assert capsys.readouterr().out.strip() == "mlflow ui --backend-store-uri http://tracking:5000"
+    assert capsys.readouterr().out.strip() == "python -m webbrowser http://tracking:5000"
     assert main(["ui"]) == 0
     assert f"sqlite:///{db}" in capsys.readouterr().out
 

@@ -210,8 +210,11 @@ def test_ui_command_and_store_paths(tmp_path, monkeypatch):
                                         "--default-artifact-root",
                                         (tmp_path / "mlruns").as_uri()]
     assert tracking.sqlite_path("sqlite:///rel.db") == tmp_path / "rel.db"
-    assert tracking.ui_command("http://host:5000") == ["mlflow", "ui", "--backend-store-uri",
+    assert tracking.ui_command("http://host:5000") == ["python", "-m", "webbrowser",
                                                        "http://host:5000"]
+    assert tracking.ui_text("http://host:5000") == "http://host:5000 (served by the tracking " \
+                                                   "server)"
+    assert tracking.ui_text(uri).startswith("mlflow ui --backend-store-uri sqlite:///")
 
 
 def test_experiment_artifacts_live_beside_the_database(store, tmp_path):
