@@ -534,6 +534,42 @@ def _user_attrs(values: Mapping[str, Any], run_id: str, seed: int) -> dict[str, 
     return {"status": values["status"], "result": result, "mlflow_run_id": run_id}
 
 
+@dataclass
+class _Setup:
+    problem: Any
+    base: engine.Settings
+    space: Space
+    study: optuna.Study
+    tracker: tracking.Tracker
+    target: int
+    notes: list[str]
+
+
+def _setup(cfg: Any, fresh: bool) -> _Setup:
+    """Everything a sweep needs before its first batch, checked in an order that writes
+    nothing until the data, the space and the stored study are known to fit."""
+    from study.data import load_problem
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    problem = load_problem(cfg.data.path, cfg.data.x, cfg.data.y)
+    base = cfg.settings()
+    _check_objectives(cfg, base)
+    space = build_space(cfg, problem.d)
+    study, replaced = open_study(cfg, make_sampler(cfg, space), fresh=fresh)
+    tracker = tracking.Tracker(cfg.tracking.mlflow_uri, cfg.name)
+    notes = [replaced] if replaced else []
+    reaped = _reap_stale(study, tracker)
+    if reaped:
+        notes.append(f"{reaped} trial(s) left running by a dead process were failed and queued "
+                     f"again")
+    target = int(cfg.search.n_trials)
+    if space.grid is not None and len(grid_points(space)) < target:
+        target = len(grid_points(space))
+        notes.append(f"the grid has only {target} points: search.n_trials "
+                     f"{cfg.search.n_trials} capped to {target}")
+    return _Setup(problem, base, space, study, tracker, target, notes)
+
+
 def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
               report: bool | None = None) -> SweepSummary:
     """Run (or resume) the sweep of ``cfg`` until ``search.n_trials`` trials are complete.
@@ -543,70 +579,57 @@ def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
     Ctrl-C/SIGTERM return a summary with ``interrupted=True`` (see the module docstring).
     """
     from study import theory
-    from study.data import load_problem
 
     started = time.perf_counter()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    problem = load_problem(cfg.data.path, cfg.data.x, cfg.data.y)
-    base = cfg.settings()
-    _check_objectives(cfg, base)
-    space = build_space(cfg, problem.d)
-    sampler = make_sampler(cfg, space)
-    tracker = tracking.Tracker(cfg.tracking.mlflow_uri, cfg.name)
-    study, replaced = open_study(cfg, sampler, fresh=fresh)
-    notes = [replaced] if replaced else []
-    reaped = _reap_stale(study, tracker)
-    if reaped:
-        notes.append(f"{reaped} trial(s) left running by a dead process were failed and queued "
-                     f"again")
-    target = int(cfg.search.n_trials)
-    grid_names = sorted(space.distributions)
-    if space.grid is not None and len(grid_points(space)) < target:
-        target = len(grid_points(space))
-        notes.append(f"the grid has only {target} points: search.n_trials "
-                     f"{cfg.search.n_trials} capped to {target}")
-    tracker.start_parent(f"{cfg.name}-sweep", **_parent_payload(cfg, problem, base, theory))
+    st = _setup(cfg, fresh)
+    study, tracker, space = st.study, st.tracker, st.space
+    tracker.start_parent(f"{cfg.name}-sweep", **_parent_payload(cfg, st.problem, st.base, theory))
     batch, n_new, interrupted = _Batch(study, space), 0, False
     counts = Counter(t.user_attrs.get("status") for t in _complete(study))
-    bar = _progress_bar(progress, target, len(_complete(study)), counts)
+    bar = _progress_bar(progress, st.target, len(_complete(study)), counts)
     try:
         with _Interrupts() as stop:
             while not stop.requested:
-                complete = len(_complete(study))
                 running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-                k = min(int(cfg.search.batch_size), target - complete - running)
+                k = min(int(cfg.search.batch_size), st.target - len(_complete(study)) - running)
                 if space.grid is not None:
-                    k = min(k, _grid_todo(study, space, grid_names))
+                    k = min(k, _grid_todo(study, space, sorted(space.distributions)))
                 if k <= 0:
                     break
-                n_new += _run_batch(cfg, problem, base, batch, tracker, study, k, target,
-                                    counts, bar)
+                n_new += _run_batch(cfg, st.problem, st.base, batch, tracker, study, k,
+                                    st.target, counts, bar)
             interrupted = bool(stop.requested)
     except KeyboardInterrupt:
         interrupted = True
     except BaseException as exc:
         bar.close()
         _close_after(batch, tracker, "FAILED")
-        if isinstance(exc, ValueError) and "://" not in cfg.tracking.storage:
-            damage = _journal_damage(Path(cfg.tracking.storage))
-            if damage:
-                raise StorageError(damage) from exc
-        if isinstance(exc, Exception) and _raised_in_storage(exc):
-            raise StorageError(f"the Optuna storage {cfg.tracking.storage} failed: "
-                               f"{type(exc).__name__}: {exc or 'no message'} (the trials told "
-                               f"so far are kept; run again to resume)") from exc
+        _raise_storage_error(cfg, exc)
         raise
     bar.close()
     if interrupted:
         _close_after(batch, tracker, "KILLED")
-    summary = _summary(cfg, study, problem, base, tracker, target, n_new, started, notes)
+    summary = _summary(cfg, study, st.problem, st.base, tracker, st.target, n_new, started,
+                       st.notes)
     summary.interrupted = interrupted
     tracker.end_parent("KILLED" if interrupted else "FINISHED",
                        {"trials_new": n_new, "trials_complete": summary.n_complete,
                         **{f"trials_{k}": v for k, v in summary.counts.items()}})
     if not interrupted and report is not False:
-        summary.report_path = _write_report(cfg, required=bool(report))
+        summary.report_path = _write_report(cfg)
     return summary
+
+
+def _raise_storage_error(cfg: Any, exc: BaseException) -> None:
+    """Raise a one-line StorageError for a damaged journal or a failing Optuna storage."""
+    if isinstance(exc, ValueError) and "://" not in cfg.tracking.storage:
+        damage = _journal_damage(Path(cfg.tracking.storage))
+        if damage:
+            raise StorageError(damage) from exc
+    if isinstance(exc, Exception) and _raised_in_storage(exc):
+        raise StorageError(f"the Optuna storage {cfg.tracking.storage} failed: "
+                           f"{type(exc).__name__}: {exc or 'no message'} (the trials told so "
+                           f"far are kept; run again to resume)") from exc
 
 
 def _raised_in_storage(exc: BaseException) -> bool:
@@ -769,7 +792,7 @@ def _summary(cfg: Any, study: optuna.Study, problem: Any, base: engine.Settings,
         notes=notes)
 
 
-def _write_report(cfg: Any, required: bool) -> str | None:
+def _write_report(cfg: Any) -> str | None:
     """Call ``study.report.write_report(cfg)`` when that module and function exist."""
     import importlib
     import importlib.util
