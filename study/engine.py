@@ -34,7 +34,7 @@ import numpy as np
 from study import kernels as K
 from study.problem import Problem, cost_scale
 
-OPTIMIZERS = {"gd": K.GD, "momentum": K.MOMENTUM, "line_search": K.LINE_SEARCH,
+OPTIMIZERS = {"gd": K.LINEAR_MAP, "momentum": K.LINEAR_MAP, "line_search": K.LINE_SEARCH,
               "minibatch": K.MINIBATCH}
 UPDATES = {"simultaneous": K.SIMULTANEOUS, "sequential": K.SEQUENTIAL}
 LINE_SEARCHES = {"backtracking": K.BACKTRACKING, "exact": K.EXACT}
@@ -272,19 +272,18 @@ def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.n
         out["first_param"], out["first_cost"], out["hist_n"], out["hist_epoch"],
         out["hist_cost"], out["hist_theta"],
     )
+    if OPTIMIZERS[settings.optimizer] == K.LINEAR_MAP:
+        M = iteration_matrices(w.hessian, lr, settings.update, beta)
+        z0 = np.zeros((n_trials, M.shape[1]))
+        z0[:, :p] = e0
+    else:
+        M, z0 = np.empty((n_trials, 0, 0)), e0
     with np.errstate(all="ignore"):
-        if settings.optimizer in ("gd", "momentum"):
-            M = iteration_matrices(w.hessian, lr, settings.update, beta)
-            z0 = np.zeros((n_trials, M.shape[1]))
-            z0[:, :p] = e0
-            K.run_linear(M, epochs, z0, ck, gap_limit, *problem_args, w.A, theta_star, j_star,
-                         *stop_args)
-        else:
-            K.run_nonlinear(
-                lr, epochs, e0, seeds, ck, gap_limit, *problem_args,
-                np.ascontiguousarray(w.U), w.residual, w.A, theta_star, j_star,
-                OPTIMIZERS[settings.optimizer], UPDATES[settings.update], settings.batch_size,
-                LINE_SEARCHES[settings.line_search], settings.armijo, settings.shrink, *stop_args)
+        K.run_trials(
+            OPTIMIZERS[settings.optimizer], M, lr, epochs, z0, seeds, ck, gap_limit,
+            *problem_args, np.ascontiguousarray(w.U), w.residual, w.A, theta_star, j_star,
+            UPDATES[settings.update], settings.batch_size, LINE_SEARCHES[settings.line_search],
+            settings.armijo, settings.shrink, *stop_args)
     return [_result(out, k, settings, ptol, ctol, theta_star, j_star, rel_den)
             for k in range(n_trials)]
 

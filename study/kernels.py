@@ -9,9 +9,9 @@ statistics (see :mod:`study.problem`) and δc = δw·x̄ + δb (the error of the
 so an epoch costs O(d²) whatever N is, and small gaps J − J* keep their precision.
 
 Plain GD and heavy-ball momentum (simultaneous or sequential) are linear maps z ← M z of the
-state z = δ (or (δ, v) with momentum); :func:`run_linear` iterates the per-trial M built by
-:func:`study.engine.iteration_matrices`. Line search and minibatch SGD are not linear in δ:
-:func:`run_nonlinear` applies their rules directly.
+state z = δ (or (δ, v) with momentum), iterated with the per-trial M built by
+:func:`study.engine.iteration_matrices` (one feature without momentum has a scalar hot loop).
+Line search and minibatch SGD are not linear in δ: their epochs apply the rules directly.
 
 A trial's numbers never depend on the other trials of its batch: same operations, same order.
 Only numpy and numba are imported; compiled code is cached on disk across processes.
@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-GD, MOMENTUM, LINE_SEARCH, MINIBATCH = 0, 1, 2, 3
+LINEAR_MAP, MINIBATCH, LINE_SEARCH = 0, 1, 2  # update rules: how one epoch moves z
 SIMULTANEOUS, SEQUENTIAL = 0, 1
 BACKTRACKING, EXACT = 0, 1
 CONVERGED, MAX_EPOCHS, DIVERGED = 0, 1, 2
@@ -153,46 +153,48 @@ def _grad_norm(e, s, n, x_mean, sxx, g):
 
 
 @njit(cache=True)
-def run_linear(
-    M, epochs, z0, checkpoints, gap_limit,  # per trial: map, budget, start state, growth limit
-    s, n, x_mean, sxx, A, theta_star, j_star,  # problem in working coordinates
+def run_trials(
+    rule, M, lr, epochs, z0, seeds, checkpoints, gap_limit,  # per trial (M: LINEAR_MAP only)
+    s, n, x_mean, sxx, U, v, A, theta_star, j_star,  # problem in working coordinates
+    update, batch_size, line_search, armijo, shrink,  # settings of the non-linear rules
     tol_cost_change, tol_grad, tol_param2, ptol2, ctol_abs, record_path,  # (< 0: off)
     theta_out, gap_out, status_out, epochs_out, diverged_out, grad_out,
     first_param, first_cost, hist_n, hist_epoch, hist_cost, hist_theta,
 ):
-    """Iterate z ← M_k z for every trial k; z = δ (q = p) or (δ, v) (q = 2p). ``ptol2`` holds
-    squared param tolerances and ``ctol_abs`` absolute cost gaps, both in decreasing order."""
+    """Run every trial k from its state z0[k]: z = δ (q = p), or (δ, v) (q = 2p) with momentum.
+    ``ptol2`` holds squared param tolerances and ``ctol_abs`` absolute cost gaps, both in
+    decreasing order; results go into the ``*_out`` and ``hist_*`` arrays."""
     n_trials, q = z0.shape
     p = A.shape[0]
     z = np.empty(q)
-    znew = np.empty(q)
-    prev = np.empty(q)
+    work = np.empty((2, q))  # scratch: the previous state, a line-search trial point
     g = np.empty(p)
     book = np.zeros(4, np.int64)
     for k in range(n_trials):
+        np.random.seed(seeds[k])  # noqa: NPY002
         book[:] = 0
-        for j in range(q):
-            z[j] = z0[k, j]
+        z[:] = z0[k]
         gap = _gap(z[:p], s, n, x_mean, sxx)
-        row = _event(k, 0, gap, _dist2(z[:p], A), book, ptol2, ctol_abs, checkpoints,
+        dist2 = _dist2(z[:p], A)
+        row = _event(k, 0, gap, dist2, book, ptol2, ctol_abs, checkpoints,
                      first_param, first_cost, hist_epoch, hist_cost, j_star)
         if record_path and row >= 0:
             _store_theta(hist_theta, k, row, z[:p], theta_star, A)
         status, diverged_at, last = MAX_EPOCHS, -1, 0
-        if tol_param2 >= 0.0 and _dist2(z[:p], A) <= tol_param2:
+        if tol_param2 >= 0.0 and dist2 <= tol_param2:
             status = CONVERGED
-        elif q == 2:
+        elif rule == LINEAR_MAP and q == 2:
             status, diverged_at, last, gap = _loop2(
                 k, M[k], epochs[k], z, gap, gap_limit[k], s, n, x_mean[0], sxx[0, 0], A,
                 theta_star, j_star, tol_cost_change, tol_grad, tol_param2, ptol2, ctol_abs,
                 record_path, book, checkpoints, first_param, first_cost, hist_epoch, hist_cost,
                 hist_theta)
         else:
-            status, diverged_at, last, gap = _loop_n(
-                k, M[k], epochs[k], z, znew, prev, g, gap, gap_limit[k], s, n, x_mean, sxx, A,
-                theta_star, j_star, tol_cost_change, tol_grad, tol_param2, ptol2, ctol_abs,
-                record_path, book, checkpoints, first_param, first_cost, hist_epoch, hist_cost,
-                hist_theta)
+            status, diverged_at, last, gap = _loop(
+                rule, k, M[k], lr[k], epochs[k], z, work, g, gap, gap_limit[k], s, n, x_mean,
+                sxx, U, v, A, theta_star, j_star, update, batch_size, line_search, armijo,
+                shrink, tol_cost_change, tol_grad, tol_param2, ptol2, ctol_abs, record_path,
+                book, checkpoints, first_param, first_cost, hist_epoch, hist_cost, hist_theta)
         _finish(k, last, gap, z[:p], status, diverged_at, book, theta_star, A, record_path,
                 hist_epoch, hist_cost, hist_theta, theta_out, gap_out, status_out, epochs_out,
                 diverged_out, _grad_norm(z[:p], s, n, x_mean, sxx, g), grad_out, hist_n, j_star)
@@ -248,26 +250,32 @@ def _loop2(k, M, n_epochs, z, gap, gap_limit, s, n, xm, sxx, A, theta_star, j_st
 
 
 @njit(cache=True)
-def _loop_n(k, M, n_epochs, z, znew, prev, g, gap, gap_limit, s, n, x_mean, sxx, A, theta_star,
-            j_star, tol_cost_change, tol_grad, tol_param2, ptol2, ctol_abs, record_path, book,
-            checkpoints, first_param, first_cost, hist_epoch, hist_cost, hist_theta):
-    """The general loop: any number of features, momentum state included."""
-    q = z.shape[0]
+def _loop(rule, k, M, lr, n_epochs, z, work, g, gap, gap_limit, s, n, x_mean, sxx, U, v, A,
+          theta_star, j_star, update, batch_size, line_search, armijo, shrink, tol_cost_change,
+          tol_grad, tol_param2, ptol2, ctol_abs, record_path, book, checkpoints, first_param,
+          first_cost, hist_epoch, hist_cost, hist_theta):
+    """The general epoch loop: any rule, any number of features, momentum state included."""
     p = A.shape[0]
+    q = z.shape[0]
+    prev, trial = work[0], work[1]
     nxt_p, nxt_c, nxt_k = _next(k, book, ptol2, ctol_abs, checkpoints)
     status, diverged_at, last = MAX_EPOCHS, -1, 0
     for epoch in range(1, n_epochs + 1):
         prev_gap = gap
-        for i in range(q):
-            prev[i] = z[i]
-            acc = 0.0
-            for j in range(q):
-                acc += M[i, j] * z[j]
-            znew[i] = acc
-        for i in range(q):
-            z[i] = znew[i]
+        prev[:] = z
+        if rule == LINEAR_MAP:
+            for i in range(q):
+                acc = 0.0
+                for j in range(q):
+                    acc += M[i, j] * prev[j]
+                z[i] = acc
+        elif rule == MINIBATCH:
+            _minibatch_epoch(z, lr, s, n, x_mean, U, v, batch_size, update, g)
+        else:
+            _line_search_step(z, lr, s, n, x_mean, sxx, gap, line_search, armijo, shrink, g,
+                              trial)
         gap = _gap(z[:p], s, n, x_mean, sxx)
-        if not (gap <= gap_limit):
+        if not (gap <= gap_limit):  # NaN-safe: NaN compares false
             status, diverged_at = DIVERGED, epoch
             if np.isfinite(gap):
                 last = epoch
@@ -302,7 +310,7 @@ def _minibatch_epoch(e, lr, s, n, x_mean, U, v, batch, update, g):
     r_i = δw·u_i + δc − ε_i written through the OLS residual ε_i (``v`` holds ε)."""
     d = x_mean.shape[0]
     n_points = U.shape[0]
-    # numba's own generator, reseeded per trial in run_nonlinear: shuffles depend on the trial
+    # numba's own generator, reseeded per trial in run_trials: shuffles depend on the trial
     perm = np.random.permutation(n_points)  # noqa: NPY002
     start = 0
     while start < n_points:
@@ -352,63 +360,3 @@ def _line_search_step(e, lr, s, n, x_mean, sxx, gap, line_search, armijo, shrink
             t *= shrink
     for j in range(p):
         e[j] -= t * g[j]
-
-
-@njit(cache=True)
-def run_nonlinear(
-    lr, epochs, e0, seeds, checkpoints, gap_limit,  # per trial
-    s, n, x_mean, sxx, U, v, A, theta_star, j_star,  # problem in working coordinates
-    optimizer, update, batch_size, line_search, armijo, shrink,
-    tol_cost_change, tol_grad, tol_param2, ptol2, ctol_abs, record_path,
-    theta_out, gap_out, status_out, epochs_out, diverged_out, grad_out,
-    first_param, first_cost, hist_n, hist_epoch, hist_cost, hist_theta,
-):
-    """Line search and minibatch SGD, with the same bookkeeping as :func:`run_linear`."""
-    n_trials, p = e0.shape
-    e = np.empty(p)
-    prev = np.empty(p)
-    g = np.empty(p)
-    trial = np.empty(p)
-    book = np.zeros(4, np.int64)
-    for k in range(n_trials):
-        np.random.seed(seeds[k])  # noqa: NPY002
-        book[:] = 0
-        e[:] = e0[k]
-        gap = _gap(e, s, n, x_mean, sxx)
-        status, diverged_at, last = MAX_EPOCHS, -1, 0
-        for epoch in range(epochs[k] + 1):
-            if epoch > 0:
-                prev[:] = e
-                prev_gap = gap
-                if optimizer == MINIBATCH:
-                    _minibatch_epoch(e, lr[k], s, n, x_mean, U, v, batch_size, update, g)
-                else:
-                    _line_search_step(e, lr[k], s, n, x_mean, sxx, gap, line_search, armijo,
-                                      shrink, g, trial)
-                gap = _gap(e, s, n, x_mean, sxx)
-                if not (gap <= gap_limit[k]):
-                    status, diverged_at = DIVERGED, epoch
-                    if np.isfinite(gap):
-                        last = epoch
-                    else:
-                        e[:] = prev
-                        gap, last = prev_gap, epoch - 1
-                    break
-            last = epoch
-            dist2 = _dist2(e, A)
-            row = _event(k, epoch, gap, dist2, book, ptol2, ctol_abs, checkpoints,
-                         first_param, first_cost, hist_epoch, hist_cost, j_star)
-            if record_path and row >= 0:
-                _store_theta(hist_theta, k, row, e, theta_star, A)
-            if tol_param2 >= 0.0 and dist2 <= tol_param2:
-                status = CONVERGED
-                break
-            if epoch > 0 and tol_cost_change >= 0.0 and abs(gap - prev_gap) <= tol_cost_change:
-                status = CONVERGED
-                break
-            if tol_grad >= 0.0 and _grad_norm(e, s, n, x_mean, sxx, g) <= tol_grad:
-                status = CONVERGED
-                break
-        _finish(k, last, gap, e, status, diverged_at, book, theta_star, A, record_path,
-                hist_epoch, hist_cost, hist_theta, theta_out, gap_out, status_out, epochs_out,
-                diverged_out, _grad_norm(e, s, n, x_mean, sxx, g), grad_out, hist_n, j_star)
