@@ -4,7 +4,7 @@ Two log-log panels share the epoch axis: ‖θ − θ*‖ (left) and (J − J*)/
 every start is drawn solid, the cures from the first start dashed; dotted horizontal lines are the
 tolerances, and a dot marks where each run first meets the tightest one (so runs that finish in
 one epoch stay visible). A red ✕ marks a run that diverged. The data comes from
-:func:`study.questions.figure_data`; this module only draws.
+:func:`study.answer_format.figure_data`; this module only draws.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from study.questions import Answer, figure_data
+from study.answer_format import figure_data
+from study.iterations import Answer
 
 _START_COLORS = ("black", "tab:brown", "tab:pink", "tab:olive", "tab:gray")
 _LR_STYLES = ("-", "-.", ":", (0, (5, 1)))
@@ -34,48 +35,8 @@ def build(answer: Answer) -> plt.Figure:
     fig, axes = plt.subplots(1, 2, figsize=(13.5, 6.6), sharex=True)
     starts = list(dict.fromkeys(s["init"] for s in data["series"]))
     lrs = list(dict.fromkeys(s["lr"] for s in data["series"] if s["method"] == "gd"))
-    for ax, (key, tols_key, ylabel, title) in zip(axes, _PANELS, strict=True):
-        tols = sorted(data[tols_key])
-        floor = tols[0] / 100.0
-        top = 1.0
-        for s in data["series"]:
-            if s["method"] == "gd":
-                first = s["init"] == starts[0]
-                style = {"color": _START_COLORS[starts.index(s["init"]) % len(_START_COLORS)],
-                         "lw": 3.4 if first else 1.8, "ls": _LR_STYLES[lrs.index(s["lr"])
-                                                                     % len(_LR_STYLES)]}
-            else:
-                style = {"color": _CURE_COLORS[s["method"]], "lw": 1.5, "ls": "--"}
-            x, y = s["epoch"], s[key]
-            if x.size:
-                top = max(top, float(np.nanmax(y)))
-            ax.plot(x, np.maximum(y, floor * 1e-3), label=s["label"], **style)
-            hit = np.flatnonzero(y <= tols[0])
-            if hit.size:
-                ax.plot(x[hit[0]], tols[0], "o", color=style["color"], ms=6, zorder=5)
-            if s["diverged_at"] is not None and x.size:
-                ax.plot(x[-1], min(float(y[-1]), top), "x", color="red", ms=11, mew=2.5,
-                        zorder=6)
-        for t in tols:
-            ax.axhline(t, color="0.55", lw=0.9, ls=":")
-            ax.annotate(f"{t:g}", (1.0, t), xycoords=("axes fraction", "data"),
-                        xytext=(3, 0), textcoords="offset points", va="center", fontsize=8,
-                        color="0.35")
-        for epoch, text in ((2000, "2,000 epochs\n(the article's text)"),
-                            (1_000_000, "10⁶ epochs\n(a reader's fix)")):
-            if epoch <= data["max_epochs"]:
-                ax.axvline(epoch, color="0.8", lw=1.0, zorder=0)
-                ax.annotate(text, (epoch, 1.0), xycoords=("data", "axes fraction"),
-                            xytext=(3, -4), textcoords="offset points", va="top", fontsize=8,
-                            color="0.4")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_ylim(floor, top * 3.0)
-        ax.set_xlim(0.8, data["max_epochs"] * 1.5)
-        ax.set_title(title, fontsize=11)
-        ax.set_ylabel(ylabel + "  (log scale)")
-        ax.set_xlabel("epoch (log scale; epoch 0 not shown)")
-        ax.grid(True, which="major", color="0.92")
+    for ax, panel in zip(axes, _PANELS, strict=True):
+        _draw_panel(ax, data, panel, starts, lrs)
     if data["note"]:
         note = data["note"]
         axes[1].annotate(note["text"], (note["epoch"], note["rel_gap"]),
@@ -93,6 +54,53 @@ def build(answer: Answer) -> plt.Figure:
                  "before (m, b) does — and the cures", fontsize=12)
     fig.tight_layout(rect=(0, 0.17, 1, 0.96))
     return fig
+
+
+def _style(series: dict, starts: list, lrs: list) -> dict:
+    """Plain GD: a colour per start (the first one thick), a dash pattern per lr; a cure: its
+    own colour, dashed."""
+    if series["method"] != "gd":
+        return {"color": _CURE_COLORS[series["method"]], "lw": 1.5, "ls": "--"}
+    return {"color": _START_COLORS[starts.index(series["init"]) % len(_START_COLORS)],
+            "lw": 3.4 if series["init"] == starts[0] else 1.8,
+            "ls": _LR_STYLES[lrs.index(series["lr"]) % len(_LR_STYLES)]}
+
+
+def _draw_panel(ax: plt.Axes, data: dict, panel: tuple[str, str, str, str], starts: list,
+                lrs: list) -> None:
+    key, tols_key, ylabel, title = panel
+    tols = sorted(data[tols_key])
+    floor = tols[0] / 100.0
+    top = 1.0
+    for s in data["series"]:
+        style = _style(s, starts, lrs)
+        x, y = s["epoch"], s[key]
+        if x.size:
+            top = max(top, float(np.nanmax(y)))
+        ax.plot(x, np.maximum(y, floor * 1e-3), label=s["label"], **style)
+        hit = np.flatnonzero(y <= tols[0])
+        if hit.size:
+            ax.plot(x[hit[0]], tols[0], "o", color=style["color"], ms=6, zorder=5)
+        if s["diverged_at"] is not None and x.size:
+            ax.plot(x[-1], min(float(y[-1]), top), "x", color="red", ms=11, mew=2.5, zorder=6)
+    for t in tols:
+        ax.axhline(t, color="0.55", lw=0.9, ls=":")
+        ax.annotate(f"{t:g}", (1.0, t), xycoords=("axes fraction", "data"), xytext=(3, 0),
+                    textcoords="offset points", va="center", fontsize=8, color="0.35")
+    for epoch, text in ((2000, "2,000 epochs\n(the article's text)"),
+                        (1_000_000, "10⁶ epochs\n(a reader's fix)")):
+        if epoch <= data["max_epochs"]:
+            ax.axvline(epoch, color="0.8", lw=1.0, zorder=0)
+            ax.annotate(text, (epoch, 1.0), xycoords=("data", "axes fraction"), xytext=(3, -4),
+                        textcoords="offset points", va="top", fontsize=8, color="0.4")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_ylim(floor, top * 3.0)
+    ax.set_xlim(0.8, data["max_epochs"] * 1.5)
+    ax.set_title(title, fontsize=11)
+    ax.set_ylabel(ylabel + "  (log scale)")
+    ax.set_xlabel("epoch (log scale; epoch 0 not shown)")
+    ax.grid(True, which="major", color="0.92")
 
 
 def draw(answer: Answer, path: str | Path) -> Path:

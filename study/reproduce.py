@@ -3,45 +3,26 @@
 Each :class:`Entry` names the setup and the claim, the command that reproduces it, what that
 prints (the numbers), and a verdict: **holds**, **does not hold**, or **holds only …**. The page
 is generated, never typed: :func:`build_page` runs every entry (the engine and the theory; about
-ten seconds) and :func:`check_page` compares the result with the committed page, so the page
-cannot drift from the code. Output is deterministic: no timings, no absolute paths, numbers
-rounded to the digits that carry the verdict.
+ten seconds) and ``study reproduce --check`` compares the result with the committed page
+(:func:`diff_summary`), so the page cannot drift from the code. Output is deterministic: no
+timings, no absolute paths, numbers rounded to the digits that carry the verdict.
 
-The computations live in :mod:`study.claims`; this module only assembles and compares pages.
+The entries live in :mod:`study.claims_article` (A) and :mod:`study.claims_tutorials` (B–E);
+this module lists them in page order, renders pages and compares them.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-ARTICLE_CSV = "../shared/data/nedrich/data.csv"  # as the page shows it (relative to the root)
-DATA_DIR = "data"
+from study import claims_article as article
+from study import claims_tutorials as tutorials
+from study.claims import ARTICLE_CSV, DATA_DIR, Entry, Sources
+
 PAGE = "docs/reproductions.md"
-
-
-@dataclass(frozen=True)
-class FitCheck:
-    """A ``study fit`` command quoted on the page, with the values the page says it prints
-    (tests run it and compare)."""
-
-    argv: tuple[str, ...]
-    values: dict
-
-
-@dataclass(frozen=True)
-class Entry:
-    id: str
-    title: str
-    setup: str
-    claim: str
-    commands: tuple[str, ...]
-    output: tuple[str, ...]
-    verdict: str  # starts with "holds", "does not hold" or "holds only"
-    reason: str
-    fit_checks: tuple[FitCheck, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -49,23 +30,32 @@ class Section:
     key: str
     title: str
     setup: str
-    entries: tuple[Callable, ...]
+    entries: tuple[Callable[[Sources], Entry], ...]
 
 
-def fit_command(argv: Sequence[str]) -> str:
-    """The shell form of a ``study fit`` argv (a negative value as ``--flag=-1``)."""
-    out, args = ["study"], list(argv)
-    i = 0
-    while i < len(args):
-        a = args[i]
-        if a.startswith("--") and i + 1 < len(args) and args[i + 1].startswith("-") \
-                and not args[i + 1].startswith("--"):
-            out.append(f"{a}={args[i + 1]}")
-            i += 2
-            continue
-        out.append(a)
-        i += 1
-    return " ".join(out)
+SECTIONS = (
+    Section("A", "Nedrich, \"An Introduction to Gradient Descent and Linear Regression\"",
+            f"Mean squared error, simultaneous update, the article's 100 points "
+            f"(`{ARTICLE_CSV}`).",
+            (article.a1_published, article.a2_text_settings, article.a3_readers_2000,
+             article.a4_why, article.a5_million, article.a6_start_2_8, article.a7_edge,
+             article.a8_convergence_tests, article.a9_start, article.a10_line_search)),
+    Section("B", "The sequential-update follow-up", "Mean squared error; m is updated first, "
+            "then b's gradient is computed with the new m.",
+            (tutorials.b1_sequential, tutorials.b2_slower)),
+    Section("C", "The notebook \"Linear regression with gradient descent\"",
+            "Matrix form θ = (m, b), X with a column of ones, five points.",
+            (tutorials.c1_after_1000, tutorials.c2_constant_factor, tutorials.c3_million)),
+    Section("D", "The glossary page", "Mean squared error, simultaneous update, any data; run "
+            "here on the article's.", (tutorials.d1_learning_rate,)),
+    Section("E", "\"Linear Regression using Gradient Descent in Python\"",
+            "½·mean squared error, vectorised, several features.", (tutorials.e1_stopping_rule,)),
+)
+
+
+def entry_id(make: Callable[[Sources], Entry]) -> str:
+    """The id of the entry a function makes, from its name: ``a10_line_search`` makes A10."""
+    return make.__name__.split("_")[0].upper()
 
 
 def render_entry(e: Entry) -> str:
@@ -112,17 +102,15 @@ def _anchor(e: Entry) -> str:
 def build(data_dir: str | Path = DATA_DIR, article_csv: str | Path = ARTICLE_CSV,
           only: str | None = None) -> list[tuple[Section, list[Entry]]]:
     """Run every entry (or the one with id ``only``); raises KeyError for an unknown id."""
-    from study.claims import SECTIONS, Sources
-
     src = Sources(Path(data_dir), Path(article_csv))
     out = []
     for section in SECTIONS:
         entries = [make(src) for make in section.entries
-                   if only is None or make.__name__.split("_")[0].upper() == only.upper()]
+                   if only is None or entry_id(make) == only.upper()]
         if entries:
             out.append((section, entries))
     if only is not None and not out:
-        ids = [make.__name__.split("_")[0].upper() for s in SECTIONS for make in s.entries]
+        ids = [entry_id(make) for s in SECTIONS for make in s.entries]
         raise KeyError(f"no entry {only!r}; entries are {', '.join(ids)}")
     return out
 

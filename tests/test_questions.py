@@ -1,5 +1,5 @@
-"""study iterations and study reproduce: measured against predicted, against hand-written loops,
-and the commands' outputs (text, JSON, figure, page) as data."""
+"""study iterations: measured against predicted, against hand-written loops, the why and the
+article's claims, and the command's outputs (text, JSON, figure) as data."""
 
 from __future__ import annotations
 
@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study import claims as C
+from study import answer_format as F
 from study import engine as E
 from study import questions as Q
-from study import reproduce as R
-from study import theory as T
+from study.claims_article import article_loop
 from study.cli import main
-from study.data import load_problem
+from study.iterations import BACKTRACKING_STEP, cures
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -116,11 +115,11 @@ def test_backtracking_agrees_with_a_hand_written_armijo_loop(nedrich):
     theta = np.zeros(2)
     for _ in range(300):
         g = -(2.0 / len(y)) * A.T @ (y - A @ theta)
-        t = Q.BACKTRACKING_STEP
+        t = BACKTRACKING_STEP
         while cost(theta - t * g) > cost(theta) - 1e-4 * t * (g @ g):
             t *= 0.5
         theta = theta - t * g
-    method = next(m for m in Q.cures(nedrich, E.Settings())
+    method = next(m for m in cures(nedrich, E.Settings())
                   if m.name == "backtracking_line_search")
     got = E.run_one(nedrich, E.Trial(method.lr, 300, (0.0, 0.0), method.settings)).theta
     np.testing.assert_allclose(got, theta, rtol=1e-7)
@@ -135,7 +134,7 @@ def test_the_articles_text_lr_is_reported_diverging_with_its_epoch(nedrich, nedr
     theta, epoch = (-1.0, 0.0), 0
     start = nedrich.cost(np.array(theta))
     while nedrich.cost(np.array(theta)) <= 10 * start:
-        m, b, _ = C.article_loop(points, *theta, 5e-4, 1)
+        m, b, _ = article_loop(points, *theta, 5e-4, 1)
         theta, epoch = (m, b), epoch + 1
     assert claim["diverged_at"] == epoch == 3
     out = run_json(capsys, "--data", str(nedrich_csv), "--lr", "5e-4", "--start=-1,0",
@@ -148,7 +147,7 @@ def test_the_articles_text_lr_is_reported_diverging_with_its_epoch(nedrich, nedr
 def test_2000_epochs_from_minus_one_zero_land_where_the_readers_say(nedrich, answer):
     s = answer.claims["text_2000"]
     points = np.column_stack([nedrich.X[:, 0], nedrich.y])
-    m, b, _ = C.article_loop(points, -1.0, 0.0, 1e-4, 2000)
+    m, b, _ = article_loop(points, -1.0, 0.0, 1e-4, 2000)
     assert (s["m"], s["b"]) == pytest.approx((m, b), rel=1e-9)
     assert s["m"] == pytest.approx(1.48, abs=0.01) and 0.06 <= s["b"] <= 0.17
     assert s["dist_to_ols"] > 7
@@ -162,7 +161,7 @@ def test_why_names_the_slow_direction_and_the_numbers(answer):
     # the distance a cost tolerance allows along the slow direction, ½λ_min δ² = t·J*
     assert w["example"]["dist_at_cost_epoch"] == pytest.approx(w["dist_allowed_at_cost_tol"],
                                                                rel=1e-3)
-    text = Q.format_answer(answer)
+    text = F.format_answer(answer)
     for needed in ("κ = λ_max/λ_min = 66,031", "1,190,103", "time constant", "diverged",
                    "cost-close is not parameters-close"):
         assert needed in text
@@ -251,19 +250,19 @@ def test_missing_data_and_range_configs_are_one_line_errors(tmp_path, capsys):
     assert main(["iterations"]) == 2
 
 
-def test_small_well_conditioned_problem_without_claims(well_conditioned):
+def test_small_well_conditioned_problem_is_measured_as_predicted(well_conditioned):
     a = Q.iterations(well_conditioned, lrs=[0.1], starts=[(0.0, 0.0)], max_epochs=10_000)
     gd = a.runs[0]
     assert gd.method.name == "gd" and gd.status == "converged"
     for t in gd.targets:
         assert t.measured_epochs == pytest.approx(t.predicted_epochs, rel=0.01, abs=1)
-    assert Q.to_json(a)["claims"]  # one feature: the article's claims are checked too
+    assert F.to_json(a)["claims"]  # one feature: the article's claims are checked too
 
 
 def test_several_features_take_one_start_of_the_right_length(multivariate):
     a = Q.iterations(multivariate, lrs=[0.1], max_epochs=5_000)
     assert a.starts == ((0.0, 0.0, 0.0, 0.0),)
-    out = Q.to_json(a)
+    out = F.to_json(a)
     assert len(out["runs"][0]["init_m"]) == 3 and "w" in out["ols"]
     assert not a.claims
 
@@ -272,7 +271,7 @@ def test_several_features_take_one_start_of_the_right_length(multivariate):
 
 
 def test_figure_data_and_axes(answer, tmp_path):
-    data = Q.figure_data(answer)
+    data = F.figure_data(answer)
     gd = [s for s in data["series"] if s["method"] == "gd"]
     cures = [s for s in data["series"] if s["method"] != "gd"]
     assert len(gd) == 3 and len(cures) == 6
@@ -302,83 +301,8 @@ def test_figure_flag_writes_the_png(tmp_path, capsys):
     assert png.is_file() and f"Figure: {png}" in capsys.readouterr().out
 
 
-# ── the reproductions page ──────────────────────────────────────────────────────────────────
-
-
-def test_the_committed_reproductions_page_is_what_the_code_produces(nedrich_csv, monkeypatch,
-                                                                    capsys):
-    monkeypatch.chdir(ROOT)
-    code = main(["reproduce", "--check"])
-    assert code == 0, capsys.readouterr().err
-
-
-def test_check_reports_a_stale_page(nedrich_csv, monkeypatch, tmp_path, capsys):
-    monkeypatch.chdir(ROOT)
-    stale = tmp_path / "page.md"
-    stale.write_text((ROOT / R.PAGE).read_text().replace("holds", "HOLDS", 1))
-    assert main(["reproduce", "--check", "--out", str(stale)]) == 1
-    assert "out of date" in capsys.readouterr().err
-
-
-def test_every_quoted_fit_command_prints_what_the_page_says(nedrich_csv, monkeypatch, capsys):
-    monkeypatch.chdir(ROOT)
-    checks = [(e, fc) for _, entries in R.build() for e in entries for fc in e.fit_checks]
-    assert len(checks) >= 8
-    for entry, fc in checks:
-        assert R.fit_command(fc.argv) in entry.commands or entry.id == "A3"
-        assert main([*fc.argv, "--json"]) == 0
-        out = json.loads(capsys.readouterr().out)
-        assert out["status"] == fc.values["status"], entry.id
-        assert (out["m"], out["b"]) == pytest.approx((fc.values["m"], fc.values["b"]),
-                                                     rel=1e-12), entry.id
-
-
-def test_the_published_output_is_reproduced(nedrich):
-    points = np.column_stack([nedrich.X[:, 0], nedrich.y])
-    m, b, error = C.article_loop(points, 0.0, 0.0, 1e-4, 1000)
-    assert (f"{b:.12g}", f"{m:.12g}", f"{error:.12g}") == (
-        C.PUBLISHED["b"], C.PUBLISHED["m"], C.PUBLISHED["error"])
-    r = E.run_one(nedrich, E.Trial(1e-4, 1000, (0.0, 0.0)))
-    assert (r.theta[0], r.theta[1], r.cost) == pytest.approx((m, b, error), rel=1e-10)
-
-
-def test_the_page_judges_every_claim_from_numbers(nedrich_csv, monkeypatch):
-    monkeypatch.chdir(ROOT)
-    entries = {e.id: e for _, es in R.build() for e in es}
-    assert set(entries) >= {"A1", "A2", "A10", "B1", "B2", "C1", "C2", "C3", "D1", "E1"}
-    for e in entries.values():
-        assert e.verdict.startswith(("holds", "does not hold")), e.id
-        assert e.output and e.commands[0] == f"study reproduce --only {e.id}"
-    assert entries["A1"].verdict == "holds"
-    assert entries["A2"].verdict == "does not hold"  # lr 0.0005 diverges
-    assert entries["C2"].verdict == "does not hold"  # the factor rescales the lr only
-    page = (ROOT / R.PAGE).read_text()
-    assert "/work/" not in page and " s)" not in page  # no absolute paths, no timings
-
-
-def test_sequential_trajectory_matches_the_engine(monkeypatch):
-    """B2 quotes the exact trajectory of the sequential update; the engine iterates it."""
-    p = load_problem(ROOT / "data" / "tutorial_b.csv")
-    s = E.Settings(update="sequential")
-    want = T.trajectory(p, s, 1e-3, (0.0, 0.0), [1000, 5000])
-    got = [E.run_one(p, E.Trial(1e-3, n, (0.0, 0.0), s)).theta for n in (1000, 5000)]
-    np.testing.assert_allclose(got, want, rtol=1e-9)
-
-
-def test_constant_factor_only_rescales_the_learning_rate():
-    p = load_problem(ROOT / "data" / "tutorial_c.csv")
-    half = E.run_one(p, E.Trial(0.02, 500, C.C_START, E.Settings(cost="half_mse")))
-    mse = E.run_one(p, E.Trial(0.01, 500, C.C_START, E.Settings(cost="mse")))
-    np.testing.assert_allclose(half.theta, mse.theta, rtol=1e-12)
-    for cost in ("half_mse", "mse", "sse"):
-        r = E.run_one(p, E.Trial(0.01, 100_000, C.C_START, E.Settings(cost=cost,
-                                                                        tol_param=1e-10)))
-        np.testing.assert_allclose(r.theta, np.linalg.lstsq(
-            np.column_stack([p.X[:, 0], np.ones(p.n)]), p.y, rcond=None)[0], atol=1e-9)
-
-
 def test_the_figure_notes_where_the_cost_is_close_but_the_line_is_not(answer):
-    note = Q.figure_data(answer)["note"]
+    note = F.figure_data(answer)["note"]
     first = next(r for r in answer.runs if r.method.name == "gd" and r.init == (0.0, 0.0))
     assert note["epoch"] == first.target("cost", 1e-4).measured_epochs
     assert "0.54 from θ*" in note["text"]

@@ -1,0 +1,92 @@
+"""study reproduce: docs/reproductions.md is what the code produces, its quoted commands print
+what it says, and its entries agree with hand-written loops and closed forms."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from study import engine as E
+from study import reproduce as R
+from study import theory as T
+from study.claims_article import PUBLISHED, article_loop
+from study.claims_tutorials import C_START
+from study.cli import main
+from study.data import load_problem
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_committed_reproductions_page_is_what_the_code_produces(nedrich_csv, monkeypatch,
+                                                                    capsys):
+    monkeypatch.chdir(ROOT)
+    code = main(["reproduce", "--check"])
+    assert code == 0, capsys.readouterr().err
+
+
+def test_check_reports_a_stale_page(nedrich_csv, monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(ROOT)
+    stale = tmp_path / "page.md"
+    stale.write_text((ROOT / R.PAGE).read_text().replace("holds", "HOLDS", 1))
+    assert main(["reproduce", "--check", "--out", str(stale)]) == 1
+    assert "out of date" in capsys.readouterr().err
+
+
+def test_every_quoted_fit_command_prints_what_the_page_says(nedrich_csv, monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    checks = [(e, fc) for _, entries in R.build() for e in entries for fc in e.fit_checks]
+    assert len(checks) >= 8
+    for entry, fc in checks:
+        assert fc.command in entry.commands or entry.id == "A3"
+        assert main([*fc.argv, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["status"] == fc.values["status"], entry.id
+        assert (out["m"], out["b"]) == pytest.approx((fc.values["m"], fc.values["b"]),
+                                                     rel=1e-12), entry.id
+
+
+def test_the_published_output_is_reproduced(nedrich):
+    points = np.column_stack([nedrich.X[:, 0], nedrich.y])
+    m, b, error = article_loop(points, 0.0, 0.0, 1e-4, 1000)
+    assert (f"{b:.12g}", f"{m:.12g}", f"{error:.12g}") == (
+        PUBLISHED["b"], PUBLISHED["m"], PUBLISHED["error"])
+    r = E.run_one(nedrich, E.Trial(1e-4, 1000, (0.0, 0.0)))
+    assert (r.theta[0], r.theta[1], r.cost) == pytest.approx((m, b, error), rel=1e-10)
+
+
+def test_the_page_judges_every_claim_from_numbers(nedrich_csv, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    entries = {e.id: e for _, es in R.build() for e in es}
+    assert set(entries) >= {"A1", "A2", "A10", "B1", "B2", "C1", "C2", "C3", "D1", "E1"}
+    for e in entries.values():
+        assert e.verdict.startswith(("holds", "does not hold")), e.id
+        assert e.output and e.commands[0] == f"study reproduce --only {e.id}"
+    assert entries["A1"].verdict == "holds"
+    assert entries["A2"].verdict == "does not hold"  # lr 0.0005 diverges
+    assert entries["C2"].verdict == "does not hold"  # the factor rescales the lr only
+    page = (ROOT / R.PAGE).read_text()
+    assert "/work/" not in page and " s)" not in page  # no absolute paths, no timings
+
+
+def test_sequential_trajectory_matches_the_engine():
+    """B2 quotes the exact trajectory of the sequential update; the engine iterates it."""
+    p = load_problem(ROOT / "data" / "tutorial_b.csv")
+    s = E.Settings(update="sequential")
+    want = T.trajectory(p, s, 1e-3, (0.0, 0.0), [1000, 5000])
+    got = [E.run_one(p, E.Trial(1e-3, n, (0.0, 0.0), s)).theta for n in (1000, 5000)]
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+
+
+def test_constant_factor_only_rescales_the_learning_rate():
+    p = load_problem(ROOT / "data" / "tutorial_c.csv")
+    half = E.run_one(p, E.Trial(0.02, 500, C_START, E.Settings(cost="half_mse")))
+    mse = E.run_one(p, E.Trial(0.01, 500, C_START, E.Settings(cost="mse")))
+    np.testing.assert_allclose(half.theta, mse.theta, rtol=1e-12)
+    for cost in ("half_mse", "mse", "sse"):
+        r = E.run_one(p, E.Trial(0.01, 100_000, C_START, E.Settings(cost=cost,
+                                                                        tol_param=1e-10)))
+        np.testing.assert_allclose(r.theta, np.linalg.lstsq(
+            np.column_stack([p.X[:, 0], np.ones(p.n)]), p.y, rcond=None)[0], atol=1e-9)
