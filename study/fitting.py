@@ -21,7 +21,7 @@ def fit(data: str | Path, *, x: Sequence[str | int] | None = None, y: str | int 
     diverged_at, dist_to_ols, cost_gap, rel_cost_gap, lr, lr_max, ols {m, b | weights,
     intercept, cost}, settings.
     """
-    problem = load_problem(data, x=x, y=y[0] if isinstance(y, list) else y)
+    problem = load_problem(data, x=x, y=y)
     if lr <= 0 or epochs < 0:
         raise StudyError(f"--lr must be > 0 and --epochs >= 0; got lr={lr}, epochs={epochs}")
     s = engine.Settings(seed=seed, **{k: v for k, v in settings.items() if v is not None})
