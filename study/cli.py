@@ -63,7 +63,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     from study import fitting
 
     out = fitting.fit(
-        args.data, x=_columns(args.x), y=_columns([args.y] if args.y else None),
+        args.data, x=_columns(args.x), y=_columns([args.y])[0] if args.y else None,
         lr=args.lr, epochs=args.epochs, init_m=args.init_m, init_b=args.init_b,
         cost=args.cost, update=args.update, optimizer=args.optimizer,
         line_search=args.line_search, momentum=args.momentum, batch_size=args.batch_size,
