@@ -128,23 +128,50 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="delete a stored study of the same name and start again")
     p.add_argument("--no-report", action="store_true", help="do not write the report")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                   help="run N local worker processes on the study (default 1: this "
+                        "process); on several machines, run the command on each against one "
+                        "PostgreSQL storage and one MLflow server")
+    p.add_argument("--heartbeat", type=_positive_int, default=10, metavar="SECONDS",
+                   help="on RDB storages (sqlite://, postgresql://), record running trials' "
+                        "heartbeats this often; a trial silent 4x as long is failed and run "
+                        "again (default 10; use the same value on every machine)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1; got {text!r}")
+    return value
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from study import api
+    import shlex
+
+    from study import api, sweep
 
     cfg = _load_config(args)
-    summary = api.run_sweep(cfg, fresh=args.fresh, progress=not args.no_progress,
-                            report=False if args.no_report else None)
+    summary = sweep.run_sweep(cfg, fresh=args.fresh, progress=not args.no_progress,
+                              report=False if args.no_report else None, workers=args.workers,
+                              heartbeat=args.heartbeat)
     print(api.format_summary(summary))
+    again = shlex.join(["study", "run", args.config,
+                        *(a for o in args.overrides for a in ("--set", o)),
+                        *(["--workers", str(args.workers)] if args.workers > 1 else [])])
     if summary.interrupted:
-        import shlex
-
-        again = shlex.join(["study", "run", args.config,
-                            *(a for o in args.overrides for a in ("--set", o))])
         print(f"study: interrupted with {summary.n_complete} of {summary.n_trials} trials "
               f"complete; to resume, run: {again}", file=sys.stderr)
         return 130
+    if summary.failed_workers:
+        done = summary.n_complete >= summary.n_trials
+        print(f"study: {len(summary.failed_workers)} worker(s) failed; {summary.n_complete} of "
+              f"{summary.n_trials} trials complete" + (
+                  " (the other workers ran the failed worker's trials again)" if done else
+                  f"; to finish, run: {again}"), file=sys.stderr)
+        return summary.exit_code or 1
     return 0
 
 

@@ -281,15 +281,20 @@ def _quiet_migrations() -> None:
 class Tracker:
     """One experiment in one tracking store; see the module docstring for what is logged."""
 
-    def __init__(self, uri: str, experiment: str) -> None:
+    def __init__(self, uri: str, experiment: str, *, create: bool = True) -> None:
         self.uri = uri
         self.experiment = experiment
         self.parent_run_id: str | None = None
+        self.owns_parent = True
         self._open_child: str | None = None
         _quiet_migrations()
         # a tracking server would print two "View run" lines per closed run (and fetch the run
         # again to make them); the summary says where the runs are
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+        if not create:
+            self.client = MlflowClient(tracking_uri=uri)
+            self.experiment_id = ""
+            return
         db = sqlite_path(uri)
         if db is None:
             self.client = MlflowClient(tracking_uri=uri)
@@ -307,6 +312,18 @@ class Tracker:
         with FileLock(str(db.parent / f".{db.name}.lock"), timeout=120):
             self.client = MlflowClient(tracking_uri=uri)
             self.experiment_id = self._experiment_id()
+
+    @classmethod
+    def attach(cls, uri: str, experiment: str, experiment_id: str,
+               parent_run_id: str | None) -> Tracker:
+        """A worker's tracker: the experiment and the parent run exist (made once by the
+        process that started the workers); nothing is created or migrated here, and the
+        parent run is left for its owner to close."""
+        tracker = cls(uri, experiment, create=False)
+        tracker.experiment_id = str(experiment_id)
+        tracker.parent_run_id = parent_run_id
+        tracker.owns_parent = False
+        return tracker
 
     def _experiment_id(self) -> str:
         try:
@@ -350,15 +367,19 @@ class Tracker:
             _retry(lambda: self.client.log_inputs(run_id, [dataset]), "log the data set")
         return run_id
 
-    def end_parent(self, status: str, metrics: Mapping[str, float] | None = None) -> None:
-        """Close the parent run (FINISHED, KILLED or FAILED), with closing metrics."""
-        if self.parent_run_id is None:
+    def end_parent(self, status: str, metrics: Mapping[str, float] | None = None,
+                   patient: bool = True) -> None:
+        """Close the parent run (FINISHED, KILLED or FAILED), with closing metrics; a worker's
+        tracker leaves it to the process that made it. ``patient=False``: no retries."""
+        if self.parent_run_id is None or not self.owns_parent:
             return
         run_id, now = self.parent_run_id, int(time.time() * 1000)
+        delays = RETRY_DELAYS if patient else ()
         if metrics:
             log_batch(self.client, run_id, metrics=[Metric(k, float(v), now, 0)
                                                     for k, v in metrics.items() if _finite(v)])
-        _retry(lambda: self.client.set_terminated(run_id, status, end_time=now), "end the run")
+        _retry(lambda: self.client.set_terminated(run_id, status, end_time=now), "end the run",
+               delays=delays)
         self.parent_run_id = None
 
     # children ───────────────────────────────────────────────────────────────────────────────
@@ -416,13 +437,35 @@ class Tracker:
         self._open_child = None
         return run_id
 
-    def kill_open_child(self) -> None:
+    def kill_open_child(self, patient: bool = True) -> None:
         """Mark a child run interrupted mid-logging KILLED (Ctrl-C/SIGTERM)."""
         if self._open_child is not None:
             run_id, self._open_child = self._open_child, None
             _retry(lambda: self.client.set_terminated(run_id, "KILLED",
                                                       end_time=int(time.time() * 1000)),
-                   "end an interrupted run")
+                   "end an interrupted run", delays=RETRY_DELAYS if patient else ())
+
+    def mark_killed(self, run_id: str, reason: str) -> None:
+        """Mark a closed child run KILLED, with the reason as the tag ``study.killed``."""
+        _retry(lambda: self.client.set_tag(run_id, "study.killed", reason), "tag a run")
+        _retry(lambda: self.client.update_run(run_id, status="KILLED"), "end a run")
+
+    def kill_trial_runs(self, study_uid: str, numbers: Sequence[int]) -> int:
+        """Mark the RUNNING child runs of trials ``numbers`` of ``study_uid`` KILLED (their
+        worker died; the trials are failed and queued again); returns how many."""
+        if not numbers or not study_uid:
+            return 0
+        flt = (f"tags.`optuna.study_uid` = '{study_uid}' AND "
+               f"attributes.status = '{RunStatus.to_string(RunStatus.RUNNING)}'")
+        runs = _retry(lambda: self.client.search_runs([self.experiment_id], flt,
+                                                      max_results=1000), "search runs")
+        wanted = {str(n) for n in numbers}
+        now = int(time.time() * 1000)
+        killed = [r for r in runs if r.data.tags.get("optuna.trial_number") in wanted]
+        for run in killed:
+            _retry(lambda r=run: self.client.set_terminated(r.info.run_id, "KILLED",
+                                                            end_time=now), "end a dead run")
+        return len(killed)
 
     def reap_dead_workers(self) -> int:
         """Mark RUNNING runs of dead processes on this host KILLED (kill -9 leaves them

@@ -284,7 +284,7 @@ def test_trials_left_running_by_a_dead_process_are_failed_and_run_again(make_cfg
     stale = study.ask(sweep.build_space(cfg, 1).distributions)
     stale.set_user_attr("worker", f"{tracking.worker_id().rpartition(':')[0]}:{dead}")
     summary = run(cfg)
-    assert any("dead process" in n for n in summary.notes)
+    assert any("dead worker" in n for n in summary.notes)
     study = sweep.load_study(cfg)
     assert study.trials[stale.number].state == TrialState.FAIL
     done = complete(cfg)
@@ -384,7 +384,7 @@ def test_errors_raised_inside_the_optuna_storage_are_recognised(tmp_path):
     storage = sweep.open_storage(str(tmp_path / "o.journal"))
     with pytest.raises(KeyError) as info:
         storage.get_trial(12345)
-    assert sweep._raised_in_storage(info.value)
+    assert sweep.raised_in_storage(info.value)
     with pytest.raises(KeyError) as info:
         {}["x"]
-    assert not sweep._raised_in_storage(info.value)
+    assert not sweep.raised_in_storage(info.value)
