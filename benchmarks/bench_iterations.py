@@ -18,6 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+# the same baseline as the engine benchmark (benchmarks/ is on sys.path when run as a script)
+from bench_engine import best_of, seed_style_epoch
+
 from study import engine as E
 from study import questions as Q
 from study.data import load_problem
@@ -25,21 +28,10 @@ from study.data import load_problem
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def step_gradient(b: float, m: float, points: np.ndarray, lr: float) -> tuple[float, float]:
-    """The article's epoch as its code writes it: a Python loop indexing the points array."""
-    b_grad = m_grad = 0.0
-    n = float(len(points))
-    for i in range(len(points)):
-        x, y = points[i, 0], points[i, 1]
-        b_grad += -(2 / n) * (y - ((m * x) + b))
-        m_grad += -(2 / n) * x * (y - ((m * x) + b))
-    return b - lr * b_grad, m - lr * m_grad
-
-
 def loop(points: np.ndarray, epochs: int) -> None:
-    b = m = 0.0
+    m = b = 0.0
     for _ in range(epochs):
-        b, m = step_gradient(b, m, points, 1e-4)
+        m, b = seed_style_epoch(points, m, b, 1e-4)
 
 
 def counting_epochs() -> list[int]:
@@ -54,15 +46,6 @@ def counting_epochs() -> list[int]:
 
     E.run_batch = run_batch
     return counts
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def command(argv: list[str]) -> float:
