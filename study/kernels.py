@@ -106,6 +106,17 @@ def _next(k, book, ptol2, ctol_abs, checkpoints):
 
 
 @njit(cache=True)
+def _observe(k, epoch, gap, dist2, e, book, ptol2, ctol_abs, checkpoints, first_param,
+             first_cost, hist_epoch, hist_cost, hist_theta, record_path, theta_star, A, j_star):
+    """:func:`_event` plus the θ of a recorded checkpoint; returns the next thresholds."""
+    row = _event(k, epoch, gap, dist2, book, ptol2, ctol_abs, checkpoints, first_param,
+                 first_cost, hist_epoch, hist_cost, j_star)
+    if record_path and row >= 0:
+        _store_theta(hist_theta, k, row, e, theta_star, A)
+    return _next(k, book, ptol2, ctol_abs, checkpoints)
+
+
+@njit(cache=True)
 def _finish(k, epoch, gap, e, status, diverged_at, book, e_star_orig, A, record_path,
             hist_epoch, hist_cost, hist_theta, theta_out, gap_out, status_out, epochs_out,
             diverged_out, grad_norm, grad_out, hist_n, j_star):
@@ -176,10 +187,8 @@ def run_trials(
         z[:] = z0[k]
         gap = _gap(z[:p], s, n, x_mean, sxx)
         dist2 = _dist2(z[:p], A)
-        row = _event(k, 0, gap, dist2, book, ptol2, ctol_abs, checkpoints,
-                     first_param, first_cost, hist_epoch, hist_cost, j_star)
-        if record_path and row >= 0:
-            _store_theta(hist_theta, k, row, z[:p], theta_star, A)
+        _observe(k, 0, gap, dist2, z[:p], book, ptol2, ctol_abs, checkpoints, first_param,
+                 first_cost, hist_epoch, hist_cost, hist_theta, record_path, theta_star, A, j_star)
         status, diverged_at, last = MAX_EPOCHS, -1, 0
         if tol_param2 >= 0.0 and dist2 <= tol_param2:
             status = CONVERGED
@@ -228,11 +237,9 @@ def _loop2(k, M, n_epochs, z, gap, gap_limit, s, n, xm, sxx, A, theta_star, j_st
         dist2 = o0 * o0 + o1 * o1
         if dist2 <= nxt_p or gap <= nxt_c or epoch == nxt_k or dist2 <= tol_param2:
             z[0], z[1] = e0, e1
-            row = _event(k, epoch, gap, dist2, book, ptol2, ctol_abs, checkpoints,
-                         first_param, first_cost, hist_epoch, hist_cost, j_star)
-            if record_path and row >= 0:
-                _store_theta(hist_theta, k, row, z, theta_star, A)
-            nxt_p, nxt_c, nxt_k = _next(k, book, ptol2, ctol_abs, checkpoints)
+            nxt_p, nxt_c, nxt_k = _observe(
+                k, epoch, gap, dist2, z, book, ptol2, ctol_abs, checkpoints, first_param,
+                first_cost, hist_epoch, hist_cost, hist_theta, record_path, theta_star, A, j_star)
             if dist2 <= tol_param2:
                 status = CONVERGED
                 break
@@ -286,11 +293,9 @@ def _loop(rule, k, M, lr, n_epochs, z, work, g, gap, gap_limit, s, n, x_mean, sx
         last = epoch
         dist2 = _dist2(z[:p], A)
         if dist2 <= nxt_p or gap <= nxt_c or epoch == nxt_k or dist2 <= tol_param2:
-            row = _event(k, epoch, gap, dist2, book, ptol2, ctol_abs, checkpoints,
-                         first_param, first_cost, hist_epoch, hist_cost, j_star)
-            if record_path and row >= 0:
-                _store_theta(hist_theta, k, row, z[:p], theta_star, A)
-            nxt_p, nxt_c, nxt_k = _next(k, book, ptol2, ctol_abs, checkpoints)
+            nxt_p, nxt_c, nxt_k = _observe(
+                k, epoch, gap, dist2, z[:p], book, ptol2, ctol_abs, checkpoints, first_param,
+                first_cost, hist_epoch, hist_cost, hist_theta, record_path, theta_star, A, j_star)
             if dist2 <= tol_param2:
                 status = CONVERGED
                 break
