@@ -30,16 +30,10 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study import engine, tracking
 from study.objectives import complete_trials, objective_values, user_attrs
+from study.reaper import HEARTBEAT_SECONDS, Heartbeat, fail_trial, reap_stale, requeue
 from study.sampling import Space, engine_trial, grid_key, grid_points, trial_seed
 from study.startup import Setup, setup, start_parent, write_report
-from study.storage import (
-    HEARTBEAT_SECONDS,
-    Heartbeat,
-    fail_trial,
-    raise_storage_error,
-    reap_stale,
-    requeue,
-)
+from study.storage import raise_storage_error
 from study.summary import SweepSummary, build_summary, counts_text, progress_bar
 
 
@@ -83,12 +77,29 @@ class Batch:
         worker = tracking.worker_id()
         asked = []
         for _ in range(k):
-            trial = self.study.ask(fixed_distributions=self.space.distributions)
+            trial = self._ask_one(worker)
             self.pending[trial.number] = trial
-            self.heartbeat.add(trial._trial_id)
-            trial.set_user_attr("worker", worker)
             asked.append(trial)
         return asked
+
+    def _ask_one(self, worker: str) -> optuna.Trial:
+        """``study.ask`` whose new trial carries the ``worker`` attribute from the write that
+        creates it, so a worker killed while asking never leaves a RUNNING trial that names
+        no worker (a re-queued trial gets it right after it is popped)."""
+        study = self.study
+        study._thread_local.cached_all_trials = None  # as study.ask: see other workers' trials
+        trial_id = study._pop_waiting_trial_id()
+        if trial_id is None:
+            template = optuna.trial.create_trial(state=TrialState.RUNNING,
+                                                 user_attrs={"worker": worker})
+            trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+        self.heartbeat.add(trial_id)
+        trial = optuna.Trial(study, trial_id)
+        if trial._cached_frozen_trial.user_attrs.get("worker") != worker:
+            trial.set_user_attr("worker", worker)
+        for name, distribution in self.space.distributions.items():
+            trial._suggest(name, distribution)
+        return trial
 
     def _done(self, trial: optuna.Trial) -> None:
         self.pending.pop(trial.number, None)
@@ -163,8 +174,16 @@ def close_after(batch: Batch, tracker: tracking.Tracker, status: str | None) -> 
     for step in steps:
         try:
             step()
-        except Exception as exc:
-            print(f"study: while stopping: {type(exc).__name__}: {exc}", file=sys.stderr)
+        except Exception:  # what stays RUNNING is reaped by the next start-up
+            pass
+
+
+def raise_as_storage_error(cfg: Any, exc: BaseException) -> None:
+    """Raise a one-line StorageError for an error of either store that stopped the sweep."""
+    raise_storage_error(cfg.tracking.storage, exc)
+    error = tracking.as_storage_error(cfg.tracking.mlflow_uri, exc)
+    if error is not None:
+        raise error from exc
 
 
 def _tell(batch: Batch, cfg: Any, tracker: tracking.Tracker, trial: optuna.Trial,
@@ -281,7 +300,7 @@ def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
         except BaseException as exc:
             bar.close()
             close_after(batch, st.tracker, "FAILED")
-            raise_storage_error(cfg.tracking.storage, exc)
+            raise_as_storage_error(cfg, exc)
             raise
         bar.close()
         if interrupted:

@@ -19,8 +19,9 @@ import optuna
 
 from study import engine, tracking
 from study.objectives import check_objectives, complete_trials, objective_key
+from study.reaper import reap_stale
 from study.sampling import Space, build_space, grid_points, make_sampler
-from study.storage import load_study, open_study, reap_stale
+from study.storage import load_study, open_study, probe_stores
 
 
 @dataclass
@@ -60,6 +61,7 @@ def setup(cfg: Any, fresh: bool, heartbeat: int | None = None) -> Setup:
     """Load and check the data, the space and the stored study (writing nothing until they
     fit), then open the MLflow experiment and reap what dead workers left RUNNING."""
     problem, base, space = _prepare(cfg)
+    probe_stores(cfg)
     study, replaced = open_study(cfg, make_sampler(cfg, space), fresh=fresh,
                                  heartbeat=heartbeat)
     tracker = tracking.Tracker(cfg.tracking.mlflow_uri, cfg.name)

@@ -11,42 +11,27 @@ The study stores the config hash and fingerprint; resuming with another config i
 naming the changed fields, unless ``fresh=True``. A journal with a torn last line (a writer
 killed mid-write) is refused with the exact command that repairs it.
 
-Dead workers. A killed worker leaves its trials RUNNING. Two ways to find them, used together:
-
-- the ``worker`` user attribute (``host:pid``): on this host, a trial whose process no longer
-  exists is stale at once (any storage; the only way on a journal file, which has no heartbeat);
-- on RDB storages, Optuna's heartbeat: every running trial's heartbeat is recorded every
-  ``heartbeat`` seconds by :class:`Heartbeat`, and a trial silent for ``GRACE_FACTOR`` times
-  that is failed by ``optuna.storages.fail_stale_trials`` — a dead worker on any machine.
-
-Either way the trial is told FAIL (by exactly one process: the storage refuses a second) and its
-parameters are queued again once, with the user attribute ``retry_of`` naming it
-(RetryHeartbeatStaleTrialCallback's semantics, up to ``MAX_RETRIES`` times in a row).
+Dead workers are found and their trials re-queued by :mod:`study.reaper`; RDB storages are
+opened here with its heartbeat settings.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages._heartbeat import BaseHeartbeat
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from study import tracking
 from study.errors import StorageError
-
-HEARTBEAT_SECONDS = 10  # default interval of running trials' heartbeats (RDB storages)
-GRACE_FACTOR = 4  # a trial silent for this many intervals belongs to a dead worker
-MAX_RETRIES = 3  # a trial whose workers keep dying is re-queued at most this often in a row
+from study.journal import journal_damage, open_journal
+from study.reaper import GRACE_FACTOR, Requeue
 
 
 def sqlite_timeout() -> float:
@@ -63,6 +48,43 @@ def one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text or 'no message'}"
 
 
+PROBE_BYTES = 256 * 1024  # written and removed at start-up to find a full or read-only store
+
+
+def probe_folder(folder: Path, what: str) -> None:
+    """Make sure ``folder`` exists and takes a write (a file of PROBE_BYTES, synced, then
+    removed), so that a read-only or full store is a clear error before anything is made."""
+    probe = folder / f".study-probe-{uuid.uuid4().hex[:12]}"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            with probe.open("wb") as f:
+                f.write(b"\0" * PROBE_BYTES)
+                f.flush()
+                os.fsync(f.fileno())
+        finally:
+            probe.unlink(missing_ok=True)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise StorageError(f"cannot write the {what} in {folder}: {reason} (free space or make "
+                           f"it writable, or point the config's tracking section elsewhere; "
+                           f"what it holds can still be read)") from exc
+
+
+def probe_stores(cfg: Any) -> None:
+    """Probe the folders of the local stores of ``cfg`` (a journal file, sqlite files)."""
+    url = cfg.tracking.storage
+    if not is_rdb(url):
+        probe_folder(Path(url).expanduser().parent, f"Optuna storage {url}")
+    elif url.startswith("sqlite:"):
+        db = tracking.sqlite_path(url)
+        if db is not None:
+            probe_folder(db.parent, f"Optuna storage {url}")
+    db = tracking.sqlite_path(cfg.tracking.mlflow_uri)
+    if db is not None:
+        probe_folder(db.parent, f"MLflow store {cfg.tracking.mlflow_uri}")
+
+
 # ── opening ─────────────────────────────────────────────────────────────────────────────────
 
 
@@ -75,12 +97,7 @@ def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.Base
     :func:`sqlite_timeout`), recording heartbeats every ``heartbeat`` seconds when given."""
     try:
         if not is_rdb(url):
-            from optuna.storages.journal import JournalFileBackend
-
-            path = Path(url).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            check_journal(path)
-            return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+            return open_journal(Path(url).expanduser())
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite:"):
             kwargs["engine_kwargs"] = {"connect_args": {"timeout": sqlite_timeout()}}
@@ -92,12 +109,29 @@ def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.Base
             warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
             kwargs.update(heartbeat_interval=int(heartbeat),
                           grace_period=int(heartbeat) * GRACE_FACTOR,
-                          heartbeat_stale_trial_callback=_Requeue())
-        return optuna.storages.RDBStorage(url, **kwargs)
+                          heartbeat_stale_trial_callback=Requeue())
+        return _create_rdb(url, kwargs)
     except StorageError:
         raise
     except Exception as exc:  # OSError, sqlalchemy's errors, a bad URL
         raise StorageError(f"cannot open the Optuna storage {url}: {one_line(exc)}") from exc
+
+
+def _create_rdb(url: str, kwargs: dict[str, Any], attempts: int = 5
+                ) -> optuna.storages.RDBStorage:
+    """RDBStorage, retried when another process is creating the same schema at this moment
+    (two machines starting on a new database collide in CREATE TABLE / CREATE TYPE)."""
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, **kwargs)
+        except Exception as exc:
+            text = str(exc)
+            collided = any(s in text for s in ("UniqueViolation", "IntegrityError",
+                                               "already exists", "DuplicateTable"))
+            if not collided or attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -181,9 +215,11 @@ def _stamp(study: optuna.Study, cfg: Any) -> None:
 
 def load_study(cfg: Any, heartbeat: int | None = None,
                sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
-    """The stored study of ``cfg`` (StorageError if there is none)."""
+    """The stored study of ``cfg`` (StorageError if there is none; nothing is created)."""
+    url = cfg.tracking.storage
+    missing = not is_rdb(url) and not Path(url).expanduser().is_file()
     try:
-        study = _load(cfg.name, open_storage(cfg.tracking.storage, heartbeat), sampler)
+        study = None if missing else _load(cfg.name, open_storage(url, heartbeat), sampler)
     except StorageError:
         raise
     except Exception as exc:
@@ -203,41 +239,6 @@ def storage_message(url: str, exc: Exception) -> str:
     if damage:
         return damage
     return f"cannot use the Optuna storage {url}: {one_line(exc)}"
-
-
-def journal_damage(path: Path, tail: int = 1 << 20) -> str | None:
-    """Explain a journal file whose last ``tail`` bytes hold a torn or unreadable line (where
-    a killed writer leaves one), and how to repair it."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return None
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        f.seek(max(size - tail, 0))
-        data = f.read()
-    start = 0 if size <= tail else data.index(b"\n") + 1
-    offset = size - len(data) + start
-    for line in data[start:].split(b"\n"):
-        if line.strip():
-            try:
-                json.loads(line)
-            except ValueError:
-                return (f"the Optuna journal {path} has an unreadable line at byte {offset} (a "
-                        f"writer was killed mid-write; the trial it was writing is lost): keep "
-                        f"a copy and cut the file there, e.g. `cp {path} {path}.bak && "
-                        f"truncate -s {offset} {path}`, then run again")
-        offset += len(line) + 1
-    return None
-
-
-def check_journal(path: Path) -> None:
-    """Refuse a journal with a torn or unreadable line near its end: appending to it would
-    glue the next record onto the torn one, and later reads fail."""
-    for _ in range(3):  # a live writer may be mid-append: give it a moment
-        damage = journal_damage(path)
-        if damage is None:
-            return
-        time.sleep(0.2)
-    raise StorageError(damage)
 
 
 def raise_storage_error(url: str, exc: BaseException) -> None:
@@ -264,100 +265,3 @@ def raised_in_storage(exc: BaseException) -> bool:
     return False
 
 
-# ── dead workers ────────────────────────────────────────────────────────────────────────────
-
-
-def fail_trial(study: optuna.Study, trial: FrozenTrial | optuna.Trial) -> bool:
-    """Tell FAIL to a running trial; False when another process finished it first."""
-    try:
-        return bool(study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL))
-    except UpdateFinishedTrialError:
-        return False
-
-
-def requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
-    """Queue ``trial``'s parameters again (``retry_of`` = its number), unless its chain of
-    retries is already ``MAX_RETRIES`` long."""
-    retries = int(trial.user_attrs.get("retries", 0))
-    if retries >= MAX_RETRIES:
-        return False
-    study.enqueue_trial(dict(trial.params),
-                        user_attrs={"retry_of": trial.number, "retries": retries + 1})
-    return True
-
-
-class _Requeue:
-    """Optuna's heartbeat-stale callback: re-queue the failed trial, remember it."""
-
-    def __init__(self) -> None:
-        self.failed: list[FrozenTrial] = []
-
-    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        requeue(study, trial)
-        self.failed.append(trial)
-
-
-def reap_stale(study: optuna.Study) -> list[FrozenTrial]:
-    """Fail the RUNNING trials of dead workers (dead processes on this host; on RDB storages
-    also trials whose heartbeat stopped) and queue their parameters again; returns them."""
-    reaped = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if tracking.worker_is_dead(t.user_attrs.get("worker")) and fail_trial(study, t):
-            requeue(study, t)
-            reaped.append(t)
-    storage = study._storage
-    backend = getattr(storage, "_backend", storage)
-    callback = getattr(backend, "heartbeat_stale_trial_callback", None)
-    if isinstance(callback, _Requeue):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-        reaped += callback.failed
-        callback.failed = []
-    return reaped
-
-
-class Heartbeat:
-    """Records the heartbeat of the trials this process is running, every interval, from a
-    thread (RDB storages with a heartbeat; a no-op otherwise). The first beat of a trial is
-    recorded at once by :meth:`add`, so a trial is never RUNNING without one for long."""
-
-    def __init__(self, study: optuna.Study) -> None:
-        self._storage = study._storage
-        beats = isinstance(self._storage, BaseHeartbeat)
-        self.interval = self._storage.get_heartbeat_interval() if beats else None
-        self._ids: set[int] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> Heartbeat:
-        if self.interval:
-            self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def add(self, trial_id: int) -> None:
-        if self.interval:
-            self._storage.record_heartbeat(trial_id)
-            with self._lock:
-                self._ids.add(trial_id)
-
-    def discard(self, trial_ids: Iterable[int]) -> None:
-        with self._lock:
-            self._ids.difference_update(trial_ids)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            with self._lock:
-                ids = sorted(self._ids)
-            for trial_id in ids:
-                try:
-                    self._storage.record_heartbeat(trial_id)
-                except Exception:  # a missed beat only risks a retry; the loop reports errors
-                    pass

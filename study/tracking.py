@@ -70,17 +70,35 @@ def tol_key(prefix: str, tol: float) -> str:
     return f"{prefix}_{tol:g}"
 
 
+def worker_host() -> str:
+    """Where this process runs, as recorded on its trials and runs: ``STUDY_WORKER_HOST`` if
+    set, else the host name with the kernel's boot id and this process's pid namespace
+    (``host~boot.ns``), so that two containers or machines sharing a host name never judge
+    each other's process ids."""
+    named = os.environ.get("STUDY_WORKER_HOST")
+    if named:
+        return named
+    token = []
+    try:
+        token.append(Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8])
+        token.append(str(os.stat("/proc/self/ns/pid").st_ino))
+    except OSError:
+        pass
+    return socket.gethostname() + ("~" + ".".join(token) if token else "")
+
+
 def worker_id() -> str:
     """``host:pid`` of this process, stored on runs and trials so dead workers can be found."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return f"{worker_host()}:{os.getpid()}"
 
 
 def worker_is_dead(worker: str | None) -> bool:
-    """True only when ``worker`` ran on this host and its process no longer exists."""
+    """True only when ``worker`` ran on this host (same boot, same pid namespace) and its
+    process no longer exists."""
     if not worker or ":" not in worker:
         return False
     host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != worker_host() or not pid.isdigit():
         return False
     try:
         os.kill(int(pid), 0)
@@ -91,6 +109,20 @@ def worker_is_dead(worker: str | None) -> bool:
     return False
 
 
+def _first_line(exc: BaseException) -> str:
+    """An error's first line: sqlalchemy appends the statement and a help URL on later ones."""
+    text = exc.message if isinstance(exc, MlflowException) else str(exc)
+    return str(text).strip().split("\n")[0] or type(exc).__name__
+
+
+def as_storage_error(uri: str, exc: BaseException) -> StorageError | None:
+    """A one-line StorageError for an MLflow error that stopped a sweep, else None."""
+    if isinstance(exc, MlflowException):
+        return StorageError(f"the MLflow store {uri} failed: {_first_line(exc)} (the trials "
+                            f"told so far are kept; run again to resume)")
+    return None
+
+
 def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, MlflowException):
         if exc.error_code == "TEMPORARILY_UNAVAILABLE":
@@ -99,8 +131,16 @@ def _retryable(exc: BaseException) -> bool:
     return "database is locked" in text or "database table is locked" in text
 
 
+def _collided(exc: BaseException) -> bool:
+    """Two processes inserted the same row at once (e.g. two parents logging one data set):
+    the loser's retry finds the winner's row."""
+    text = str(exc)
+    return any(s in text for s in ("IntegrityError", "UniqueViolation", "UNIQUE constraint"))
+
+
 def _retry(call: Callable[[], T], what: str, before_retry: Callable[[], T | None] | None = None,
-           delays: Sequence[float] = RETRY_DELAYS) -> T:
+           delays: Sequence[float] = RETRY_DELAYS,
+           transient: Callable[[BaseException], bool] = _retryable) -> T:
     """Run ``call``; on a transient store error wait and try again with the same payload.
 
     ``before_retry`` may return a value that makes the retry unnecessary (a run that the failed
@@ -109,11 +149,12 @@ def _retry(call: Callable[[], T], what: str, before_retry: Callable[[], T | None
         try:
             return call()
         except Exception as exc:
-            if not _retryable(exc):
+            if not transient(exc):
                 raise
             if attempt == len(delays):
                 raise StorageError(f"MLflow store stayed unavailable while trying to {what} "
-                                   f"({len(delays) + 1} attempts): {exc}") from exc
+                                   f"({len(delays) + 1} attempts): {_first_line(exc)}") \
+                    from exc
             time.sleep(delays[attempt])
             if before_retry is not None:
                 found = before_retry()
@@ -343,7 +384,8 @@ class Tracker:
                     raise
                 return self.client.get_experiment_by_name(self.experiment).experiment_id
         except MlflowException as exc:
-            raise StorageError(f"cannot use the MLflow store {self.uri}: {exc.message}") from exc
+            raise StorageError(f"cannot use the MLflow store {self.uri}: {_first_line(exc)}") \
+                from exc
         except OSError as exc:
             raise StorageError(f"cannot use the MLflow store {self.uri}: {exc}") from exc
 
@@ -364,7 +406,8 @@ class Tracker:
                   params=[Param(k, _param_text(v)) for k, v in params.items()])
         _retry(lambda: self.client.log_text(run_id, config_yaml, "config.yaml"), "log config")
         if dataset is not None:
-            _retry(lambda: self.client.log_inputs(run_id, [dataset]), "log the data set")
+            _retry(lambda: self.client.log_inputs(run_id, [dataset]), "log the data set",
+                   transient=lambda e: _retryable(e) or _collided(e))
         return run_id
 
     def end_parent(self, status: str, metrics: Mapping[str, float] | None = None,

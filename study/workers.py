@@ -200,9 +200,9 @@ def run_with_workers(cfg: Any, n_workers: int, *, fresh: bool = False, progress:
 def worker_main(spec: WorkerSpec) -> int:
     """One worker: attach to the study and the experiment, run the loop; 0 when the study is
     complete (or nothing is left for it), 130 when stopped by a signal, 2 on a StudyError."""
-    from study.runner import Batch, Interrupts, close_after, loop
+    from study.reaper import Heartbeat
+    from study.runner import Batch, Interrupts, close_after, loop, raise_as_storage_error
     from study.startup import attach
-    from study.storage import Heartbeat, raise_storage_error
     from study.summary import progress_bar
 
     cfg = spec.cfg
@@ -219,7 +219,7 @@ def worker_main(spec: WorkerSpec) -> int:
             return 130
         except BaseException as exc:
             close_after(batch, st.tracker, None)
-            raise_storage_error(cfg.tracking.storage, exc)
+            raise_as_storage_error(cfg, exc)
             raise
     return 130 if stop.requested else 0
 

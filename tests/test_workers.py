@@ -1,0 +1,196 @@
+"""``study run --workers N`` as a user runs it: real processes, real stores (a journal file and
+an MLflow sqlite store in tmp_path; PostgreSQL and an MLflow server from .ci/services), faults
+injected with real signals. Nothing is mocked."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from mlflow import MlflowClient
+from optuna.trial import TrialState
+from stores import (
+    ROOT,
+    check_exact,
+    check_histories,
+    config,
+    finish,
+    running_of,
+    runs,
+    services,
+    start,
+    study_cmd,
+    trials,
+    wait_for,
+    worker_pids,
+    write_study,
+)
+
+from study.workers import WorkerSpec
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    """Relative store paths (the defaults) resolve in tmp_path, as for the commands."""
+    monkeypatch.chdir(tmp_path)
+
+
+def n_complete(cfg) -> int:
+    try:
+        return sum(t.state == TrialState.COMPLETE for t in trials(cfg))
+    except Exception:  # the study is being created
+        return 0
+
+
+def test_four_workers_complete_exactly_400_trials_each_logged_once(tmp_path):
+    path = write_study(tmp_path, n_trials=400, batch_size=16, epochs=40)
+    code, out, err = finish(start(study_cmd(path, "--workers", "4"), tmp_path))
+    assert code == 0, err
+    assert "400 of 400 trials complete (400 new by 4 workers" in out
+    cfg = config(path)
+    everything, r = check_exact(cfg, 400)
+    assert len(r.children) == 400 and len(r.parents) == 1
+    assert r.parents[0].info.status == "FINISHED"
+    assert len({t.user_attrs["worker"] for t in everything}) == 4  # the work was shared
+    check_histories(cfg, r)
+    default = r.client.get_experiment_by_name("Default")
+    assert r.client.search_runs([default.experiment_id]) == []
+    assert r.client.get_experiment_by_name(cfg.name).experiment_id == "1"
+
+
+def test_a_worker_killed_mid_batch_loses_nothing(tmp_path):
+    path = write_study(tmp_path, n_trials=150, batch_size=10, epochs=40)
+    cfg = config(path)
+    parent = start(study_cmd(path, "--workers", "3"), tmp_path)
+    # wait until a worker holds asked, untold trials, then kill it without warning
+    victim = wait_for(lambda: next((pid for pid in worker_pids(parent)
+                                    if running_of(cfg, pid=pid)), None))
+    os.kill(victim, signal.SIGKILL)
+    code, out, err = finish(parent)
+    assert code == 1, err
+    assert f"(pid {victim}) was killed by SIGKILL" in out
+    code, out, err = finish(start(study_cmd(path), tmp_path))  # the rerun completes
+    assert code == 0, err
+    everything, r = check_exact(cfg, 150)
+    held = died_with(everything, f":{victim}")
+    assert held, "the worker was killed between two batches"
+    check_rerun_once(everything, r, held)
+    first, rerun = sorted(r.parents, key=lambda p: p.info.start_time)
+    assert (first.info.status, rerun.info.status) == ("FAILED", "FINISHED")
+
+
+def died_with(everything: list, worker_suffix: str) -> list:
+    """The trials a killed worker held: asked by it, never told, failed by a reaper."""
+    return [t for t in everything if t.user_attrs.get("worker", "").endswith(worker_suffix)
+            and t.state == TrialState.FAIL and not t.user_attrs.get("surplus")]
+
+
+def check_rerun_once(everything: list, r, held: list) -> None:
+    """Each held trial was run again exactly once, with the same parameters, to completion;
+    only their runs are KILLED (at most the one being logged when the worker died)."""
+    for t in held:
+        again = [u for u in everything if u.user_attrs.get("retry_of") == t.number]
+        assert len(again) == 1 and again[0].state == TrialState.COMPLETE
+        assert {k: again[0].params[k] for k in t.params} == t.params
+    killed = [c.data.tags["optuna.trial_number"] for c in r.children
+              if c.info.status == "KILLED"]
+    assert set(killed) <= {str(t.number) for t in held} and len(killed) <= 1
+
+
+@pytest.mark.parametrize(("sig", "times"), [(signal.SIGTERM, 1), (signal.SIGINT, 2)],
+                         ids=["sigterm", "sigint-twice"])
+def test_a_signal_stops_every_worker_cleanly_and_a_rerun_completes(tmp_path, sig, times):
+    path = write_study(tmp_path, n_trials=120, batch_size=8, epochs=40)
+    cfg = config(path)
+    parent = start(study_cmd(path, "--workers", "2"), tmp_path)
+    wait_for(lambda: n_complete(cfg) >= 16)
+    for _ in range(times):
+        parent.send_signal(sig)
+        time.sleep(0.05)
+    code, out, err = finish(parent)
+    assert code == 130, err
+    assert "interrupted" in out and "to resume, run: study run" in err
+    r = runs(cfg)
+    assert [p.info.status for p in r.parents] == ["KILLED"]
+    assert not [c for c in r.children if c.info.status == "RUNNING"]
+    stopped = trials(cfg)
+    assert not [t for t in stopped if t.state == TrialState.RUNNING]
+    done = sum(t.state == TrialState.COMPLETE for t in stopped)
+    assert 16 <= done < 120
+    code, out, err = finish(start(study_cmd(path, "--workers", "2"), tmp_path))
+    assert code == 0, err
+    everything, _ = check_exact(cfg, 120)
+    if times == 2:  # stopped at once: what was asked but not told is failed and run again
+        failed = [t for t in everything if t.state == TrialState.FAIL]
+        assert all(any(u.user_attrs.get("retry_of") == t.number
+                       and u.state == TrialState.COMPLETE for u in everything) for t in failed)
+
+
+# ── PostgreSQL storage and an MLflow tracking server ────────────────────────────────────────
+
+
+def server_overrides(pg: str, server: str, name: str) -> list[str]:
+    return [f"tracking.storage={pg}", f"tracking.mlflow_uri={server}", f"name={name}"]
+
+
+@pytest.mark.postgres
+def test_two_machines_of_two_workers_on_postgresql_and_an_mlflow_server(tmp_path):
+    pg, server = services()
+    name = f"scale-{os.urandom(4).hex()}"
+    path = write_study(tmp_path, n_trials=120, batch_size=8, epochs=40)
+    sets = [a for o in server_overrides(pg, server, name) for a in ("--set", o)]
+    # two `study run --workers 2` started together, as on two machines: both race to create
+    # the study and the (new) experiment
+    machines = [start(study_cmd(path, "--workers", "2", *sets), tmp_path) for _ in range(2)]
+    results = [finish(m) for m in machines]
+    assert [c for c, _, _ in results] == [0, 0], [e for _, _, e in results]
+    cfg = config(path, *server_overrides(pg, server, name))
+    everything, r = check_exact(cfg, 120)
+    assert len(r.parents) == 2 and {p.info.status for p in r.parents} == {"FINISHED"}
+    assert len({t.user_attrs["worker"] for t in everything}) == 4
+    exp = r.client.get_experiment_by_name(name)
+    assert {c.info.experiment_id for c in r.children} == {exp.experiment_id}
+    default = r.client.get_experiment_by_name("Default")
+    assert r.client.search_runs([default.experiment_id], f"tags.`optuna.study` = '{name}'") == []
+    check_histories(cfg, r)
+
+
+@pytest.mark.postgres
+def test_a_worker_on_another_machine_killed_is_found_by_its_heartbeat(tmp_path):
+    pg, server = services()
+    name = f"beat-{os.urandom(4).hex()}"
+    path = write_study(tmp_path, n_trials=150, batch_size=5, epochs=40)
+    overrides = server_overrides(pg, server, name)
+    cfg = config(path, *overrides)
+    sets = [a for o in overrides for a in ("--set", o)]
+    main = start(study_cmd(path, "--workers", "3", "--heartbeat", "1", *sets), tmp_path)
+    client = MlflowClient(server)
+    parent = wait_for(lambda: (e := client.get_experiment_by_name(name)) and client.search_runs(
+        [e.experiment_id], "tags.`study.role` = 'sweep'"))[0]
+    # a fourth worker, as if on another machine: its process id means nothing here, so only
+    # its stopped heartbeat can tell the others that it died
+    spec = WorkerSpec(cfg, parent.info.experiment_id, parent.info.run_id, 1, os.getpid(), 4)
+    remote = subprocess.Popen([sys.executable, "-m", "study.workers"], stdin=subprocess.PIPE,
+                              stderr=subprocess.PIPE, cwd=tmp_path,
+                              env={**os.environ, "PYTHONPATH": str(ROOT),
+                                   "STUDY_WORKER_HOST": "elsewhere"})
+    remote.stdin.write(pickle.dumps(spec))
+    remote.stdin.close()
+    wait_for(lambda: running_of(cfg, host="elsewhere"), timeout=120)
+    remote.kill()
+    remote.wait()
+    code, _, err = finish(main)
+    assert code == 0, err
+    everything, r = check_exact(cfg, 150)
+    # failed by a live worker once its heartbeat was 4 s old, and run again once
+    held = [t for t in died_with(everything, "") if t.user_attrs["worker"].startswith("elsewhere:")]
+    assert held, "the remote worker was killed between two batches"
+    check_rerun_once(everything, r, held)
+    assert [p.info.status for p in r.parents] == ["FINISHED"]
