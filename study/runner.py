@@ -137,12 +137,16 @@ class Batch:
                 self._done(trial)
         return keep
 
-    def abandon(self) -> None:
-        """Tell FAIL to what was asked but not told, and queue the same parameters again."""
+    def abandon(self) -> list[int]:
+        """Tell FAIL to what was asked but not told, and queue the same parameters again;
+        returns their numbers."""
+        numbers = []
         for trial in list(self.pending.values()):
             if fail_trial(self.study, trial):
                 requeue(self.study, self.study._storage.get_trial(trial._trial_id))
+                numbers.append(trial.number)
             self._done(trial)
+        return numbers
 
 
 def grid_todo(study: optuna.Study, space: Space, trials: Sequence[FrozenTrial]) -> int:
@@ -168,7 +172,11 @@ def close_after(batch: Batch, tracker: tracking.Tracker, status: str | None) -> 
     """After an interrupt or error: untold trials FAIL (and queued again), an open child run
     KILLED, and on error (``status`` FAILED) the parent run. Best effort and without long
     retries: a store that is down must not hide the error that stopped the sweep."""
-    steps = [batch.abandon, lambda: tracker.kill_open_child(patient=False)]
+    abandoned: list[int] = []
+    uid = batch.study.user_attrs.get("study_uid", "") if batch.pending else ""
+    steps = [lambda: abandoned.extend(batch.abandon()),
+             lambda: tracker.kill_open_child(patient=False),
+             lambda: tracker.kill_trial_runs(uid, abandoned, patient=False)]
     if status == "FAILED":
         steps.append(lambda: tracker.end_parent(status, patient=False))
     for step in steps:

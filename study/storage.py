@@ -43,7 +43,13 @@ def sqlite_timeout() -> float:
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception as one line: database drivers put hints and URLs on later lines."""
+    """An exception as one line, from the error that caused it (Optuna wraps a locked sqlite
+    file in "invalid data in the commit"); database drivers put hints on later lines."""
+    seen = {id(exc)}
+    while isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ is not None \
+            and id(exc.__cause__) not in seen:
+        exc = exc.__cause__
+        seen.add(id(exc))
     text = " ".join(str(exc).split("\n")[:1]).strip()
     return f"{type(exc).__name__}: {text or 'no message'}"
 
@@ -66,6 +72,8 @@ def probe_folder(folder: Path, what: str) -> None:
             probe.unlink(missing_ok=True)
     except OSError as exc:
         reason = exc.strerror or str(exc)
+        if folder.exists() and not folder.is_dir():
+            reason = "it is a file, not a folder"
         raise StorageError(f"cannot write the {what} in {folder}: {reason} (free space or make "
                            f"it writable, or point the config's tracking section elsewhere; "
                            f"what it holds can still be read)") from exc

@@ -493,22 +493,29 @@ class Tracker:
         _retry(lambda: self.client.set_tag(run_id, "study.killed", reason), "tag a run")
         _retry(lambda: self.client.update_run(run_id, status="KILLED"), "end a run")
 
-    def kill_trial_runs(self, study_uid: str, numbers: Sequence[int]) -> int:
-        """Mark the RUNNING child runs of trials ``numbers`` of ``study_uid`` KILLED (their
-        worker died; the trials are failed and queued again); returns how many."""
-        if not numbers or not study_uid:
-            return 0
-        flt = (f"tags.`optuna.study_uid` = '{study_uid}' AND "
-               f"attributes.status = '{RunStatus.to_string(RunStatus.RUNNING)}'")
-        runs = _retry(lambda: self.client.search_runs([self.experiment_id], flt,
-                                                      max_results=1000), "search runs")
-        wanted = {str(n) for n in numbers}
-        now = int(time.time() * 1000)
-        killed = [r for r in runs if r.data.tags.get("optuna.trial_number") in wanted]
-        for run in killed:
-            _retry(lambda r=run: self.client.set_terminated(r.info.run_id, "KILLED",
-                                                            end_time=now), "end a dead run")
-        return len(killed)
+    def kill_trial_runs(self, study_uid: str, numbers: Sequence[int], patient: bool = True
+                        ) -> int:
+        """Mark KILLED the child runs of trials ``numbers`` of ``study_uid``, which were failed
+        and queued again (their worker died, or stopped before telling them): a run left
+        RUNNING, and also one logged in full whose trial was never told, so that every
+        FINISHED or FAILED run belongs to a complete trial. Returns how many."""
+        delays = RETRY_DELAYS if patient else ()
+        now, killed = int(time.time() * 1000), 0
+        for number in numbers if study_uid else ():
+            flt = (f"tags.`optuna.study_uid` = '{study_uid}' AND "
+                   f"tags.`optuna.trial_number` = '{int(number)}'")
+            found = _retry(lambda f=flt: self.client.search_runs([self.experiment_id], f),
+                           "search runs", delays=delays)
+            for run in found:
+                if run.info.status == "KILLED":
+                    continue
+                if run.info.status == "RUNNING":
+                    _retry(lambda r=run: self.client.set_terminated(
+                        r.info.run_id, "KILLED", end_time=now), "end a dead run", delays=delays)
+                else:
+                    self.mark_killed(run.info.run_id, "its trial was never told; run again")
+                killed += 1
+        return killed
 
     def reap_dead_workers(self) -> int:
         """Mark RUNNING runs of dead processes on this host KILLED (kill -9 leaves them
