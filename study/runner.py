@@ -72,6 +72,7 @@ class Batch:
     def __init__(self, study: optuna.Study, space: Space, heartbeat: Heartbeat) -> None:
         self.study, self.space, self.heartbeat = study, space, heartbeat
         self.pending: dict[int, optuna.Trial] = {}
+        self.uid = ""  # the study's uid, read once per batch
 
     def ask(self, k: int) -> list[optuna.Trial]:
         worker = tracking.worker_id()
@@ -173,10 +174,9 @@ def close_after(batch: Batch, tracker: tracking.Tracker, status: str | None) -> 
     KILLED, and on error (``status`` FAILED) the parent run. Best effort and without long
     retries: a store that is down must not hide the error that stopped the sweep."""
     abandoned: list[int] = []
-    uid = batch.study.user_attrs.get("study_uid", "") if batch.pending else ""
     steps = [lambda: abandoned.extend(batch.abandon()),
              lambda: tracker.kill_open_child(patient=False),
-             lambda: tracker.kill_trial_runs(uid, abandoned, patient=False)]
+             lambda: tracker.kill_trial_runs(batch.uid, abandoned, patient=False)]
     if status == "FAILED":
         steps.append(lambda: tracker.end_parent(status, patient=False))
     for step in steps:
@@ -218,7 +218,7 @@ def run_batch(cfg: Any, st: Setup, batch: Batch, k: int, counts: Counter, bar: A
     asked = batch.drop_surplus(batch.ask(k), st.target)
     if not asked:
         return 0
-    uid = st.study.user_attrs["study_uid"]
+    uid = batch.uid = st.study.user_attrs["study_uid"]
     values = [{**batch.space.constants, **t.params} for t in asked]
     seeds = [trial_seed(cfg, st.base, t.number) for t in asked]
     trials = [engine_trial(v, st.base, st.problem.d, s)
