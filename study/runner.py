@@ -155,8 +155,8 @@ def grid_todo(study: optuna.Study, space: Space, trials: Sequence[FrozenTrial]) 
     counts a failed point as visited and would never return to it)."""
     names = sorted(space.distributions)
     done = {grid_key(t.params, names) for t in trials if t.state == TrialState.COMPLETE}
-    busy = {grid_key(t.params, names) for t in trials
-            if t.state in (TrialState.RUNNING, TrialState.WAITING)}
+    busy = {grid_key(t.system_attrs.get("fixed_params", t.params), names) for t in trials
+            if t.state in (TrialState.RUNNING, TrialState.WAITING)}  # queued: not yet params
     failed = {grid_key(t.params, names) for t in trials if t.state == TrialState.FAIL}
     todo = 0
     for point in grid_points(space):
