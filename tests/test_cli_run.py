@@ -147,3 +147,71 @@ def test_workers_sharing_new_stores_complete_exactly_n_trials(config, tmp_path):
     assert len([r for r in client.search_runs([client.get_experiment_by_name("cli")
                                                .experiment_id])
                 if "mlflow.parentRunId" not in r.data.tags]) == 3
+
+
+# ── hostile input through `study run` (RELIABILITY cases 16-21) ─────────────────────────────
+# Inputs already checked end to end by `study validate` in test_config.py are not repeated;
+# these reach `study run` and must stop it before any store, run or report exists.
+
+YAML_TRAPS = [
+    ("search: {space: [1, 2\n", ":2:1: expected ',' or ']', but got '<stream end>'"),
+    ("name: !!python/object/apply:os.system ['true']\n",
+     ":1:7: could not determine a constructor for the tag"),
+    (CONFIG.replace("algorithm: {tol_param: 1.0e-4}", "algorithm: {standardize: yes}"),
+     ": algorithm.standardize must be true or false; got 'yes' (only true/false are booleans)"),
+    (CONFIG.replace("epochs: 200", 'epochs: "ten"'),
+     ": search.space.epochs must be an integer; got 'ten'"),
+    (CONFIG.replace("epochs: 200", "epochs: 10.5"),
+     ": search.space.epochs must be an integer; got 10.5"),
+    (CONFIG.replace("epochs: 200", "epochs: true"),
+     ": search.space.epochs must be an integer; got true"),
+    (CONFIG.replace("epochs: 200", "epochs: 0"), ": search.space.epochs must be >= 1; got 0"),
+    (CONFIG.replace("init_m: {low: -1.0, high: 1.0}", "init_m: {low: 3, high: 1}"),
+     ": search.space.init_m.low must be <= high (1); got 3"),
+    (CONFIG.replace("lr: {low: 0.01, high: 2.0, log: true}", "lr: .nan"),
+     ": search.space.lr must be a finite number; got nan"),
+    (CONFIG.replace("lr: {low: 0.01, high: 2.0, log: true}", "lr: {low: 0.01, high: .inf}"),
+     ": search.space.lr.high must be a finite number; got inf"),
+]
+
+CSV_TRAPS = [
+    ("", ": empty file (no rows)"),
+    ("x,y\n", ": header only, no data rows; needs at least 3 rows"),
+    ("x,y\n1,2\n", ": needs at least 3 rows (more than the 2 parameters) for a unique fit; got 1"),
+    ("x,y\n1,2\n,3\n3,4\n", ":3:1: empty cell in column 'x'"),
+    ("x,y\n1,2\n2,nan\n3,4\n", ":3:2: nan is not a finite number"),
+    ("x,y\n1,2\n2,inf\n3,4\n", ":3:2: inf is not a finite number"),
+    ("x,y\n1,2\n2,abc\n3,4\n", ":3:2: cell 'abc' is not a number in column 'y'"),
+    ("x,y\n1,2\n2,3,4\n3,4\n", ":3:3: line 3 has 3 cells; expected 2"),
+    ("x;y\n1;2\n2;3\n3;5\n", ":1:1: the file seems to use ';' as delimiter"),
+    ("x,y\n5,1\n5,2\n5,3\n", ": x has (almost) zero variance: the slope is not identifiable"),
+    ("x,y\n1e6,1\n1000000.0000000001,2\n1e6,3\n", ": x has (almost) zero variance"),
+]
+
+
+def _run_refused(capsys, tmp_path: Path, config: Path, where: Path, expected: str) -> None:
+    """`study run` exits 2 with one line naming the file and place; nothing is created."""
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code = main(["run", str(config), "--no-progress"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"study: error: {where}{expected}"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert not {"mlflow.db", "optuna.journal", "mlruns", "reports"} & set(before)
+
+
+@pytest.mark.parametrize(("text", "expected"), YAML_TRAPS,
+                         ids=[str(i) for i in range(len(YAML_TRAPS))])
+def test_a_hostile_config_stops_study_run_before_anything_exists(config, tmp_path, capsys,
+                                                                  text, expected):
+    config.write_text(text)
+    _run_refused(capsys, tmp_path, config, config, expected)
+
+
+@pytest.mark.parametrize(("text", "expected"), CSV_TRAPS,
+                         ids=[str(i) for i in range(len(CSV_TRAPS))])
+def test_a_hostile_data_file_stops_study_run_before_anything_exists(config, tmp_path, capsys,
+                                                                     text, expected):
+    (tmp_path / "line.csv").write_text(text)
+    _run_refused(capsys, tmp_path, config, tmp_path / "line.csv", expected)
