@@ -40,7 +40,8 @@ class Setup:
 def _prepare(cfg: Any) -> tuple[Any, engine.Settings, Space]:
     from study.data import load_problem
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if optuna.logging.get_verbosity() < optuna.logging.WARNING:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     problem = load_problem(cfg.data.path, cfg.data.x, cfg.data.y)
     base = cfg.settings()
     check_objectives(cfg, base)

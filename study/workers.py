@@ -200,11 +200,16 @@ def run_with_workers(cfg: Any, n_workers: int, *, fresh: bool = False, progress:
 def worker_main(spec: WorkerSpec) -> int:
     """One worker: attach to the study and the experiment, run the loop; 0 when the study is
     complete (or nothing is left for it), 130 when stopped by a signal, 2 on a StudyError."""
+    import optuna
+
     from study.reaper import Heartbeat
     from study.runner import Batch, Interrupts, close_after, loop, raise_as_storage_error
     from study.startup import attach
     from study.summary import progress_bar
 
+    # the parent speaks for the study; a worker's warnings (QMC's note on the pending trials
+    # of other workers, for one) would only repeat per worker
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     cfg = spec.cfg
     st = attach(cfg, spec.experiment_id, spec.parent_run_id, spec.heartbeat)
     bar = progress_bar(False, st.target, 0, {})
