@@ -31,7 +31,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
-from study import tracking
+from study.workerid import worker_is_dead
 
 HEARTBEAT_SECONDS = 10  # default interval of running trials' heartbeats (RDB storages)
 GRACE_FACTOR = 4  # a trial silent for this many intervals belongs to a dead worker
@@ -84,7 +84,7 @@ def reap_stale(study: optuna.Study) -> list[FrozenTrial]:
     also trials whose heartbeat stopped) and queue their parameters again; returns them."""
     reaped = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        dead = tracking.worker_is_dead(t.user_attrs.get("worker")) or _orphaned(t)
+        dead = worker_is_dead(t.user_attrs.get("worker")) or _orphaned(t)
         if dead and fail_trial(study, t):
             requeue(study, t)
             reaped.append(t)
