@@ -100,6 +100,12 @@ def reap_stale(study: optuna.Study) -> list[FrozenTrial]:
     return reaped
 
 
+def heartbeat_enabled(study: optuna.Study) -> bool:
+    """True when the study's storage records heartbeats (an RDB storage opened with one)."""
+    storage = study._storage
+    return isinstance(storage, BaseHeartbeat) and bool(storage.get_heartbeat_interval())
+
+
 class Heartbeat:
     """Records the heartbeat of the trials this process is running, every interval, from a
     thread (RDB storages with a heartbeat; a no-op otherwise). The first beat of a trial is
@@ -107,8 +113,8 @@ class Heartbeat:
 
     def __init__(self, study: optuna.Study) -> None:
         self._storage = study._storage
-        beats = isinstance(self._storage, BaseHeartbeat)
-        self.interval = self._storage.get_heartbeat_interval() if beats else None
+        self.interval = self._storage.get_heartbeat_interval() if heartbeat_enabled(study) \
+            else None
         self._ids: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()

@@ -4,9 +4,13 @@ process of ``study run --workers N`` (:mod:`study.workers`).
 Each round: fail and re-queue the trials of dead workers; count COMPLETE and RUNNING trials;
 ask ``min(batch_size, n_trials − complete − running)`` trials, run them as one
 :func:`study.engine.run` call, log each as an MLflow child run (in a thread) and tell Optuna its
-objective values. ``n_trials`` is the *total*: re-running resumes, raising it adds the
-difference, and processes sharing the study stop at exactly ``n_trials``: asks beyond the first
-``n_trials`` live trials (by number) are failed unrun, with ``surplus=True``.
+objective values. When only other workers' trials are left, the loop waits for them while it
+can tell whether their workers live (this host, or heartbeats), so that it re-runs the trials
+of a worker that dies at the end.
+
+``n_trials`` is the *total*: re-running resumes, raising it adds the difference, and processes
+sharing the study stop at exactly ``n_trials``: asks beyond the first ``n_trials`` live trials
+(by number) are failed unrun, with ``surplus=True``.
 
 Interrupts: SIGINT and SIGTERM ask the loop to stop once the current batch is logged and told;
 a second signal stops at once (the open MLflow run becomes KILLED, trials asked but not told
@@ -30,11 +34,22 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study import engine, tracking
 from study.objectives import complete_trials, objective_values, user_attrs
-from study.reaper import HEARTBEAT_SECONDS, Heartbeat, fail_trial, reap_stale, requeue
+from study.reaper import (
+    HEARTBEAT_SECONDS,
+    Heartbeat,
+    fail_trial,
+    heartbeat_enabled,
+    reap_stale,
+    requeue,
+)
 from study.sampling import Space, engine_trial, grid_key, grid_points, trial_seed
 from study.startup import Setup, setup, start_parent, write_report
 from study.storage import raise_storage_error
 from study.summary import SweepSummary, build_summary, counts_text, progress_bar
+from study.workerid import worker_host
+
+WAIT_SECONDS = 0.5  # between looks at the study while its last trials run elsewhere
+MAX_IDLE_SECONDS = 600  # stop waiting for them when nothing has changed for this long
 
 
 class Interrupts:
@@ -258,7 +273,7 @@ def loop(cfg: Any, st: Setup, batch: Batch, stop: Interrupts, counts: Counter, b
          orphaned: Callable[[], bool] = lambda: False) -> int:
     """Run batches until the study holds ``st.target`` complete trials (or the grid is done,
     or a stop is asked); returns the number of trials this process asked and kept."""
-    n_new = 0
+    n_new, seen, since = 0, None, time.monotonic()
     while not stop.requested and not orphaned():
         if _reap(st):
             continue
@@ -269,9 +284,32 @@ def loop(cfg: Any, st: Setup, batch: Batch, stop: Interrupts, counts: Counter, b
         if st.space.grid is not None and k > 0:
             k = min(k, grid_todo(st.study, st.space, trials))
         if k <= 0:
-            break
+            if states[TrialState.COMPLETE] >= st.target or not _wait_for_others(st, trials):
+                break
+            now = (states[TrialState.COMPLETE], states[TrialState.RUNNING])
+            if now != seen:
+                seen, since = now, time.monotonic()
+            elif time.monotonic() - since > MAX_IDLE_SECONDS:
+                break  # nothing moves: leave the rest to a later `study run`
+            time.sleep(WAIT_SECONDS)  # the last trials are running elsewhere, or died there
+            continue
         n_new += run_batch(cfg, st, batch, k, counts, bar)
     return n_new
+
+
+def _wait_for_others(st: Setup, trials: Sequence[FrozenTrial]) -> bool:
+    """Whether the RUNNING trials of other workers will end one way or the other: they
+    complete, or their worker is found dead (by process id on this host, by heartbeat on an
+    RDB storage). A worker on another machine sharing a journal file cannot be judged: then
+    this process stops, and a later `study run` there finishes the study."""
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    if not running:
+        return False
+    if heartbeat_enabled(st.study):
+        return True
+    here = worker_host()
+    return all(t.user_attrs.get("worker", f"{here}:0").rpartition(":")[0] == here
+               for t in running)
 
 
 def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,

@@ -162,7 +162,9 @@ def run_with_workers(cfg: Any, n_workers: int, *, fresh: bool = False, progress:
                                   heartbeat, os.getpid(), i + 1)
                 workers.append(_start(spec, write))
             shown = before
-            while any(w.proc.poll() is None for w in workers):
+            # poll every worker each time: poll() also reaps a dead one, and a zombie would
+            # look alive to the other workers' check of its process id
+            while [w for w in workers if w.proc.poll() is None]:
                 time.sleep(POLL_SECONDS)
                 polled = _poll_counts(st.study)
                 if polled is not None:

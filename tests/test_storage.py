@@ -265,3 +265,14 @@ def test_worker_host_names_the_boot_and_pid_namespace_and_can_be_set(monkeypatch
     assert tracking.worker_id() == f"node-7:{os.getpid()}"
     assert not tracking.worker_is_dead(f"{host}:1")  # another host's pid 1 is never judged
 
+
+
+def test_a_worker_that_exited_but_was_not_collected_is_dead():
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    # a zombie still answers os.kill(pid, 0); its trials must be reaped all the same
+    assert tracking.worker_is_dead(f"{tracking.worker_host()}:{child.pid}")
+    child.wait()

@@ -66,7 +66,7 @@ def test_four_workers_complete_exactly_400_trials_each_logged_once(tmp_path):
 
 
 def test_a_worker_killed_mid_batch_loses_nothing(tmp_path):
-    path = write_study(tmp_path, n_trials=150, batch_size=10, epochs=40)
+    path = write_study(tmp_path, n_trials=100, batch_size=10, epochs=40)
     cfg = config(path)
     parent = start(study_cmd(path, "--workers", "3"), tmp_path)
     # wait until a worker holds asked, untold trials, then kill it without warning
@@ -78,7 +78,7 @@ def test_a_worker_killed_mid_batch_loses_nothing(tmp_path):
     assert f"(pid {victim}) was killed by SIGKILL" in out
     code, out, err = finish(start(study_cmd(path), tmp_path))  # the rerun completes
     assert code == 0, err
-    everything, r = check_exact(cfg, 150)
+    everything, r = check_exact(cfg, 100)
     held = died_with(everything, f":{victim}")
     assert held, "the worker was killed between two batches"
     check_rerun_once(everything, r, held)
@@ -107,7 +107,7 @@ def check_rerun_once(everything: list, r, held: list) -> None:
 @pytest.mark.parametrize(("sig", "times"), [(signal.SIGTERM, 1), (signal.SIGINT, 2)],
                          ids=["sigterm", "sigint-twice"])
 def test_a_signal_stops_every_worker_cleanly_and_a_rerun_completes(tmp_path, sig, times):
-    path = write_study(tmp_path, n_trials=120, batch_size=8, epochs=40)
+    path = write_study(tmp_path, n_trials=80, batch_size=8, epochs=40)
     cfg = config(path)
     parent = start(study_cmd(path, "--workers", "2"), tmp_path)
     wait_for(lambda: n_complete(cfg) >= 16)
@@ -123,10 +123,10 @@ def test_a_signal_stops_every_worker_cleanly_and_a_rerun_completes(tmp_path, sig
     stopped = trials(cfg)
     assert not [t for t in stopped if t.state == TrialState.RUNNING]
     done = sum(t.state == TrialState.COMPLETE for t in stopped)
-    assert 16 <= done < 120
+    assert 16 <= done < 80
     code, out, err = finish(start(study_cmd(path, "--workers", "2"), tmp_path))
     assert code == 0, err
-    everything, _ = check_exact(cfg, 120)
+    everything, _ = check_exact(cfg, 80)
     if times == 2:  # stopped at once: what was asked but not told is failed and run again
         failed = [t for t in everything if t.state == TrialState.FAIL]
         assert all(any(u.user_attrs.get("retry_of") == t.number
@@ -144,7 +144,7 @@ def server_overrides(pg: str, server: str, name: str) -> list[str]:
 def test_two_machines_of_two_workers_on_postgresql_and_an_mlflow_server(tmp_path):
     pg, server = services()
     name = f"scale-{os.urandom(4).hex()}"
-    path = write_study(tmp_path, n_trials=120, batch_size=8, epochs=40)
+    path = write_study(tmp_path, n_trials=80, batch_size=8, epochs=40)
     sets = [a for o in server_overrides(pg, server, name) for a in ("--set", o)]
     # two `study run --workers 2` started together, as on two machines: both race to create
     # the study and the (new) experiment
@@ -152,7 +152,7 @@ def test_two_machines_of_two_workers_on_postgresql_and_an_mlflow_server(tmp_path
     results = [finish(m) for m in machines]
     assert [c for c, _, _ in results] == [0, 0], [e for _, _, e in results]
     cfg = config(path, *server_overrides(pg, server, name))
-    everything, r = check_exact(cfg, 120)
+    everything, r = check_exact(cfg, 80)
     assert len(r.parents) == 2 and {p.info.status for p in r.parents} == {"FINISHED"}
     assert len({t.user_attrs["worker"] for t in everything}) == 4
     exp = r.client.get_experiment_by_name(name)
