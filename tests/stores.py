@@ -69,7 +69,18 @@ def start(cmd: Sequence[str], cwd: Path, **env: str) -> subprocess.Popen:
 
 
 def finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str, str]:
-    out, err = proc.communicate(timeout=timeout)
+    """Wait for the command; past ``timeout`` stop it (SIGTERM reaches its workers through
+    it) rather than leave it running, and fail."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            out, err = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        pytest.fail(f"{proc.args} did not end within {timeout} s; stderr:\n{err}")
     return proc.returncode, out, err
 
 
