@@ -49,7 +49,7 @@ from study.summary import SweepSummary, build_summary, counts_text, progress_bar
 from study.workerid import worker_host
 
 WAIT_SECONDS = 0.5  # between looks at the study while its last trials run elsewhere
-MAX_IDLE_SECONDS = 600  # stop waiting for them when nothing has changed for this long
+MAX_IDLE_SECONDS = 300  # stop waiting for them when nothing has changed for this long
 
 
 class Interrupts:

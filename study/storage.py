@@ -1,5 +1,5 @@
-"""The Optuna storage: open it, check the stored study against the config, explain damage, and
-fail and re-queue the trials of dead workers.
+"""The Optuna storage: open it, check the stored study against the config, probe that the
+stores can be written, and turn storage errors into one clear line.
 
 Storages. A path (the default ``optuna.journal``) is a ``JournalStorage`` on a local (or shared)
 file; ``sqlite:///…`` and any other database URL (``postgresql://…``) is an ``RDBStorage``. An
@@ -8,8 +8,9 @@ reader holding it for seconds does not fail a trial; past that the error is a on
 :class:`StorageError`, never Optuna's bare ``AssertionError``.
 
 The study stores the config hash and fingerprint; resuming with another config is refused
-naming the changed fields, unless ``fresh=True``. A journal with a torn last line (a writer
-killed mid-write) is refused with the exact command that repairs it.
+naming the changed fields, unless ``fresh=True``. The journal file and its lock live in
+:mod:`study.journal`. At start-up each local store's folder takes a test write
+(:func:`probe_stores`), so a read-only or full store stops the command before anything is made.
 
 Dead workers are found and their trials re-queued by :mod:`study.reaper`; RDB storages are
 opened here with its heartbeat settings.

@@ -1,16 +1,18 @@
 """Optuna drives the sweep; this module is its front door and keeps the names the rest of the
 package, the tests and the benchmarks import. The work lives in small modules, the only ones
-that import optuna:
+that import optuna (MLflow lives in :mod:`study.tracking` and :mod:`study.runlog`):
 
-=====================  ==================================================================
-:mod:`study.sampling`  the config's space as Optuna distributions, seeded samplers, grids
-:mod:`study.objectives`  finite objective values, user attributes, best trials
-:mod:`study.storage`   open and check storages, torn journals, dead workers, heartbeats
-:mod:`study.startup`   what is made once before the first batch (study, experiment, parent)
-:mod:`study.runner`    the batched ask → run → log → tell loop; ``run_sweep``
-:mod:`study.workers`   ``study run --workers N``: N processes on one study
-:mod:`study.summary`   the end-of-run summary and the tidy trials table
-=====================  ==================================================================
+========================  ===============================================================
+:mod:`study.sampling`     the config's space as Optuna distributions, seeded samplers, grids
+:mod:`study.objectives`   finite objective values, user attributes, best trials
+:mod:`study.storage`      open and check storages (config hash, read-only or full stores)
+:mod:`study.journal`      the journal file: a lock a killed writer cannot leave, torn lines
+:mod:`study.reaper`       dead workers' trials failed and re-queued; heartbeats
+:mod:`study.startup`      what is made once before the first batch (study, experiment, parent)
+:mod:`study.runner`       the batched ask → run → log → tell loop; ``run_sweep``
+:mod:`study.workers`      ``study run --workers N``: N processes on one study
+:mod:`study.summary`      the end-of-run summary and the tidy trials table
+========================  ===============================================================
 
 The loop (``run_sweep``): count COMPLETE trials; while fewer than ``search.n_trials``, ask
 ``min(batch_size, remaining)`` trials, turn their parameters (plus the constants of the space)
