@@ -122,18 +122,23 @@ def test_ui_prints_the_command_for_a_config_or_the_working_directory(config, tmp
 
 
 @pytest.mark.slow
-def test_workers_sharing_new_stores_complete_exactly_n_trials(config, tmp_path):
+def test_eight_commands_started_together_on_new_stores_complete_exactly_n_trials(config,
+                                                                                 tmp_path):
+    """RELIABILITY case 1: eight `study run` (as on eight machines sharing a disk) start at once
+    on stores that do not exist yet."""
+    import sqlite3
     import subprocess
     import sys
 
-    config.write_text(CONFIG.replace("n_trials: 6", "n_trials: 24").replace("batch_size: 3",
-                                                                           "batch_size: 4"))
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    config.write_text(CONFIG.replace("n_trials: 6", "n_trials: 24"))
     cmd = [sys.executable, "-m", "study", "run", str(config), "--no-progress", "--no-report"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     workers = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for _ in range(3)]
+                                stderr=subprocess.PIPE, text=True) for _ in range(8)]
     outputs = [w.communicate(timeout=300) for w in workers]
-    assert [w.returncode for w in workers] == [0, 0, 0], outputs
+    assert [w.returncode for w in workers] == [0] * 8, outputs
     study = optuna.load_study(study_name="cli",
                               storage=sweep.open_storage(str(tmp_path / "optuna.journal")))
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -146,7 +151,10 @@ def test_workers_sharing_new_stores_complete_exactly_n_trials(config, tmp_path):
     assert client.search_runs([default.experiment_id]) == []  # nothing logged beside "cli"
     assert len([r for r in client.search_runs([client.get_experiment_by_name("cli")
                                                .experiment_id])
-                if "mlflow.parentRunId" not in r.data.tags]) == 3
+                if "mlflow.parentRunId" not in r.data.tags]) == 8
+    with sqlite3.connect(tmp_path / "mlflow.db") as db:  # the schema is whole, at its head
+        (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert revision == _get_latest_schema_revision()
 
 
 # ── hostile input through `study run` (RELIABILITY cases 16-21) ─────────────────────────────
