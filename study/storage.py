@@ -18,6 +18,7 @@ opened here with its heartbeat settings.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
@@ -107,6 +108,9 @@ def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.Base
     try:
         if not is_rdb(url):
             return open_journal(Path(url).expanduser())
+        # Optuna logs a locked sqlite file as "too many variables in IN" and retries: the lock
+        # is waited for, or becomes one StorageError line; the misleading warning is noise
+        logging.getLogger("optuna.storages._rdb.storage").setLevel(logging.ERROR)
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite:"):
             kwargs["engine_kwargs"] = {"connect_args": {"timeout": sqlite_timeout()}}
