@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +42,7 @@ from study.reaper import (
     requeue,
 )
 from study.sampling import Space, engine_trial, grid_key, grid_points, trial_seed
+from study.signals import SignalScope
 from study.startup import Setup, setup, start_parent, write_report
 from study.storage import raise_storage_error
 from study.summary import SweepSummary, build_summary, counts_text, progress_bar
@@ -52,14 +52,13 @@ WAIT_SECONDS = 0.5  # between looks at the study while its last trials run elsew
 MAX_IDLE_SECONDS = 300  # stop waiting for them when nothing has changed for this long
 
 
-class Interrupts:
+class Interrupts(SignalScope):
     """SIGINT/SIGTERM: the first asks the loop to stop after the current batch, the second
-    raises KeyboardInterrupt at once. Only the main thread can install handlers."""
+    raises KeyboardInterrupt at once."""
 
     def __init__(self, quiet: bool = False) -> None:
         self.requested = 0
         self.quiet = quiet
-        self._old: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.requested += 1
@@ -69,16 +68,6 @@ class Interrupts:
                       f"(again to stop now)", file=sys.stderr)
         else:
             raise KeyboardInterrupt
-
-    def __enter__(self) -> Interrupts:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 class Batch:

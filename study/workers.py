@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from study.errors import StudyError
+from study.signals import SignalScope
 
 POLL_SECONDS = 0.5
 
@@ -87,13 +88,12 @@ def _start(spec: WorkerSpec, write: Any) -> _Worker:
     return worker
 
 
-class _Forward:
+class _Forward(SignalScope):
     """Forward SIGINT/SIGTERM to the workers; the third signal kills them."""
 
     def __init__(self, workers: list[_Worker], write: Any) -> None:
         self.workers, self.write = workers, write
         self.count = 0
-        self._old: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.count += 1
@@ -109,16 +109,6 @@ class _Forward:
                     os.kill(w.proc.pid, sig)
                 except ProcessLookupError:
                     pass
-
-    def __enter__(self) -> _Forward:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old)
 
 
 def _poll_counts(study: Any) -> Counter | None:
