@@ -98,8 +98,12 @@ def test_a_lock_held_past_the_limit_is_one_clear_line_and_the_trial_runs_again(f
     code, _, err = finish(start(study_cmd(path, "--set", f"tracking.storage={url}"), folder))
     assert code == 0, err
     everything, _ = check_exact(cfg, 40)
-    stopped = [t for t in everything if t.state == TrialState.FAIL]
-    assert stopped  # the trials in flight when the lock won were failed and run again
+    # trials in flight when the lock won (if the lock fell between batches there are none) were
+    # failed, and each ran again with the same parameters
+    done = [t.params for t in everything if t.state == TrialState.COMPLETE]
+    for t in everything:
+        if t.state == TrialState.FAIL:
+            assert t.params in done
 
 
 def test_a_stale_journal_lock_is_removed_with_a_warning(folder, capfd):
