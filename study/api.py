@@ -6,6 +6,7 @@ Sweeps::
     from study import api
     cfg = api.load_config("configs/quickstart.yaml", ["search.n_trials=50"])
     summary = api.run_sweep(cfg)          # run or resume; returns a SweepSummary
+    api.run_sweep(cfg, workers=2)         # the same, shared among two processes
     print(api.format_summary(summary))
     df = api.trials_frame(cfg)            # one row per complete trial (see sweep.trials_frame)
 """
@@ -33,11 +34,12 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> StudyConfig:
 
 
 def run_sweep(cfg: StudyConfig, *, fresh: bool = False, progress: bool = True,
-              report: bool | None = None) -> SweepSummary:
-    """Run or resume the config's sweep until ``search.n_trials`` trials are complete."""
+              report: bool | None = None, workers: int = 1) -> SweepSummary:
+    """Run or resume the config's sweep until ``search.n_trials`` trials are complete;
+    ``workers`` > 1 shares it among that many processes, as ``study run --workers N``."""
     from study.sweep import run_sweep as _run
 
-    return _run(cfg, fresh=fresh, progress=progress, report=report)
+    return _run(cfg, fresh=fresh, progress=progress, report=report, workers=workers)
 
 
 def trials_frame(cfg: StudyConfig) -> pd.DataFrame:

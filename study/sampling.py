@@ -7,7 +7,9 @@ Samplers are seeded from ``search.seed``:
   failed points, which GridSampler would never revisit;
 - ``random``: trial ``n`` draws from a generator seeded by (search.seed, n), so a resumed or
   shared study draws what one uninterrupted process would have drawn;
-- ``qmc``: scrambled Sobol, the point index stored on the study (resumes where it stopped);
+- ``qmc``: scrambled Sobol; trial ``n`` takes the point whose index is the number of sampled
+  (not re-queued) trials before it, so workers sharing a study never take the same point and a
+  resumed study goes on where it stopped;
 - ``tpe``: ``constant_liar``, so the pending trials of a batch spread it out;
 - ``nsga2``.
 
@@ -130,8 +132,8 @@ def make_sampler(cfg: Any, space: Space) -> optuna.samplers.BaseSampler:
         if kind == "random":
             return _NumberSeededRandomSampler(seed=seed)
         if kind == "qmc":
-            return optuna.samplers.QMCSampler(scramble=True, seed=seed,
-                                              warn_independent_sampling=False)
+            return _NumberIndexedQMCSampler(space.distributions, scramble=True, seed=seed,
+                                            warn_independent_sampling=False)
         if kind == "tpe":  # constant_liar: pending trials of a batch count as bad, spreading it
             return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
         if kind == "nsga2":
@@ -162,6 +164,39 @@ class _NumberSeededRandomSampler(optuna.samplers.RandomSampler):
         words = np.random.SeedSequence([self._base_seed, int(trial.number)]).generate_state(4)
         self._rng.rng.seed(words)
         super().before_trial(study, trial)
+
+
+class _NumberIndexedQMCSampler(optuna.samplers.QMCSampler):
+    """QMCSampler whose point index follows from the trial's number.
+
+    Optuna's keeps a counter on the study (read, then written): two workers asking at once read
+    the same value and take the same point. Trial numbers are given out atomically by the
+    storage, and every trial numbered below this one already exists when it samples, so
+    ``index = #{trials before it that were sampled, not queued with fixed parameters}`` is unique
+    among workers, and a resumed study (whose stopped trials were queued again) continues the
+    sequence exactly where one uninterrupted process would be. The space is the config's (Optuna's
+    would sample the first trial at random and infer the space from it), its names in order are
+    the columns of the sequence."""
+
+    def __init__(self, distributions: Mapping[str, BaseDistribution], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._space = dict(distributions)
+        self._index = 0
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: Any
+                                    ) -> dict[str, BaseDistribution]:
+        return dict(self._space)
+
+    def sample_relative(self, study: optuna.Study, trial: Any,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        before = study.get_trials(deepcopy=False)
+        self._index = sum(1 for t in before
+                          if t.number < trial.number and "fixed_params" not in t.system_attrs)
+        return super().sample_relative(study, trial, search_space)
+
+    def _find_sample_id(self, study: optuna.Study,
+                        search_space: dict[str, BaseDistribution]) -> int:
+        return self._index
 
 
 def grid_points(space: Space) -> list[dict[str, Any]]:

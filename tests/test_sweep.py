@@ -388,3 +388,18 @@ def test_errors_raised_inside_the_optuna_storage_are_recognised(tmp_path):
     with pytest.raises(KeyError) as info:
         {}["x"]
     assert not sweep.raised_in_storage(info.value)
+
+
+def test_qmc_trials_are_the_scrambled_sobol_sequence_in_order(make_cfg):
+    """Trial n takes point n of scipy's scrambled Sobol sequence (the sampler's seed), mapped
+    onto the ranges: log-uniform for lr, uniform for init_m, in the space's order."""
+    from scipy.stats import qmc
+
+    cfg = make_cfg(sampler="qmc", n_trials=8, batch_size=3)
+    run(cfg)
+    got = sorted(complete(cfg), key=lambda t: t.number)
+    u = qmc.Sobol(2, scramble=True, seed=3).random(8)  # columns: lr, init_m
+    lr = np.exp(np.log(0.01) + (np.log(2.0) - np.log(0.01)) * u[:, 0])
+    init_m = -1.0 + 2.0 * u[:, 1]
+    np.testing.assert_allclose([t.params["init_m"] for t in got], init_m, rtol=1e-12)
+    np.testing.assert_allclose([t.params["lr"] for t in got], lr, rtol=1e-12)
