@@ -184,6 +184,20 @@ def check_exact(cfg: StudyConfig, target: int) -> tuple[list[FrozenTrial], Runs]
     return everything, r
 
 
+def check_ran_again(everything: Sequence[FrozenTrial]) -> None:
+    """Every failed trial that was not a surplus ask ran again to completion, perhaps through
+    further failed retries, with the parameters it had drawn (all, some or none of them)."""
+    retry = {t.user_attrs["retry_of"]: t for t in everything if "retry_of" in t.user_attrs}
+    for t in everything:
+        if t.state != TrialState.FAIL or t.user_attrs.get("surplus"):
+            continue
+        u = t
+        while u.state != TrialState.COMPLETE:
+            assert u.number in retry, (t.number, u.number, "never ran again")
+            u = retry[u.number]
+        assert t.params.items() <= u.params.items(), (t.params, u.params)
+
+
 def check_histories(cfg: StudyConfig, r: Runs) -> None:
     """Every closed child run holds its whole cost history: the first point is the initial
     cost at epoch 0, the last the final cost at the last epoch run."""
