@@ -111,12 +111,15 @@ def draw_distance(panels: list[dict], dist_tol: float | None = None) -> Figure:
                       else "start distance ‖θ₀ − θ*‖ (parameter units)")
         ax.set_title(wrap(panel["title"]), fontsize=9)
         edge_line(ax, panel["lr_max"])
+    label = "log10 ‖θ − θ*‖ at the end (parameter units)"
+    marked = bool(dist_tol) and norm.vmin is not None \
+        and norm.vmin <= math.log10(dist_tol) <= norm.vmax
+    if marked:  # named in the bar's label: a text beside the bar would push the panels apart
+        label += f"\nred line: converged, ‖θ − θ*‖ ≤ {dist_tol:g}"
     bar = fig.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=axes, shrink=0.8,
-                       label="log10 ‖θ − θ*‖ at the end (parameter units)")
-    if dist_tol and norm.vmin is not None and norm.vmin < math.log10(dist_tol) < norm.vmax:
-        bar.ax.axhline(math.log10(dist_tol), color="red", linewidth=2)
-        bar.ax.text(-0.15, math.log10(dist_tol), f"converged\nbelow {dist_tol:g}", color="red",
-                    ha="right", va="center", fontsize=8, transform=bar.ax.get_yaxis_transform())
+                       label=label)
+    if marked:
+        bar.ax.axhline(math.log10(dist_tol), color="red", linewidth=3)
     fig.suptitle("How far from the OLS optimum θ* each trial ended")
     figure_legend(fig, axes)
     return fig
