@@ -112,14 +112,15 @@ class Batch:
 
     def tell(self, trial: optuna.Trial, values: list[float], attrs: Mapping[str, Any]) -> bool:
         """Tell a trial its values; False when another process failed it first (its
-        heartbeat looked stale) and its parameters are queued again."""
+        heartbeat looked stale) and its parameters are queued again. Telling again a trial
+        whose first tell an interrupt cut short after the storage took it is True."""
         try:
             for key, value in attrs.items():
                 trial.set_user_attr(key, value)
             frozen = self.study.tell(trial, values, skip_if_finished=True)
             told = frozen.state == TrialState.COMPLETE
-        except UpdateFinishedTrialError:
-            told = False
+        except UpdateFinishedTrialError:  # finished: by this process (COMPLETE) or failed
+            told = self.study._storage.get_trial(trial._trial_id).state == TrialState.COMPLETE
         self._done(trial)
         return told
 

@@ -16,7 +16,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from study import engine, sweep, theory, tracking
+from study import engine, runner, sweep, theory, tracking
 from study.config import StudyConfig
 from study.data import load_problem
 from study.errors import StorageError
@@ -273,6 +273,32 @@ def test_a_second_signal_stops_at_once_and_the_lost_trials_run_again(make_cfg, m
     assert len(done) == 8
     retried = {t.user_attrs["retry_of"]: t.params for t in done if "retry_of" in t.user_attrs}
     assert {f.number: f.params for f in failed} == retried
+
+
+def test_a_stop_right_after_the_storage_took_a_tell_keeps_the_trial_and_its_run(make_cfg,
+                                                                                 monkeypatch):
+    cfg = make_cfg(n_trials=8, batch_size=4)
+    real, calls = runner.Batch._done, []
+
+    def interrupted_done(self, trial):  # the tell is stored; the stop comes before it returns
+        calls.append(trial.number)
+        if len(calls) == 6:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+        real(self, trial)
+
+    monkeypatch.setattr(runner.Batch, "_done", interrupted_done)
+    assert run(cfg).interrupted
+    _, _, children = runs(cfg)
+    status = {c.info.run_id: c.info.status for c in children}
+    told = complete(cfg)
+    assert len(told) >= 6
+    assert all(status[t.user_attrs["mlflow_run_id"]] in ("FINISHED", "FAILED") for t in told)
+    monkeypatch.undo()
+    monkeypatch.chdir(Path(cfg.data.path).parent)
+    run(cfg)
+    assert len(complete(cfg)) == 8
+    assert sum(c.info.status in ("FINISHED", "FAILED") for c in runs(cfg)[2]) == 8
 
 
 def test_trials_left_running_by_a_dead_process_are_failed_and_run_again(make_cfg):
