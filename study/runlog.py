@@ -47,11 +47,27 @@ def _first_line(exc: BaseException) -> str:
     return str(text).strip().split("\n")[0] or type(exc).__name__
 
 
+class Unavailable(StorageError):
+    """A transient MLflow store error (a lock, a busy server) that outlasted every attempt of
+    one call; :func:`as_storage_error` names the store."""
+
+    def __init__(self, what: str, attempts: int, reason: str,
+                 store: str = "the MLflow store", after: str = "") -> None:
+        self.what, self.attempts, self.reason = what, attempts, reason
+        super().__init__(f"{store} stayed unavailable while trying to {what} ({attempts} "
+                         f"attempt{'s' if attempts > 1 else ''}): {reason}{after}")
+
+
+RESUME = " (the trials told so far are kept; run again to resume)"
+
+
 def as_storage_error(uri: str, exc: BaseException) -> StorageError | None:
-    """A one-line StorageError for an MLflow error that stopped a sweep, else None."""
+    """A one-line StorageError naming the store for an MLflow error that stopped a sweep, else
+    None."""
+    if isinstance(exc, Unavailable):
+        return Unavailable(exc.what, exc.attempts, exc.reason, f"the MLflow store {uri}", RESUME)
     if isinstance(exc, MlflowException):
-        return StorageError(f"the MLflow store {uri} failed: {_first_line(exc)} (the trials "
-                            f"told so far are kept; run again to resume)")
+        return StorageError(f"the MLflow store {uri} failed: {_first_line(exc)}{RESUME}")
     return None
 
 
@@ -71,12 +87,14 @@ def _collided(exc: BaseException) -> bool:
 
 
 def _retry(call: Callable[[], T], what: str, before_retry: Callable[[], T | None] | None = None,
-           delays: Sequence[float] = RETRY_DELAYS,
+           delays: Sequence[float] | None = None,
            transient: Callable[[BaseException], bool] = _retryable) -> T:
-    """Run ``call``; on a transient store error wait and try again with the same payload.
+    """Run ``call``; on a transient store error wait and try again with the same payload, after
+    each of ``delays`` (default ``RETRY_DELAYS``, read when called).
 
     ``before_retry`` may return a value that makes the retry unnecessary (a run that the failed
-    attempt did create after all)."""
+    attempt did create after all); a transient error of its own is one more failed attempt."""
+    delays = RETRY_DELAYS if delays is None else delays
     for attempt in range(len(delays) + 1):
         try:
             return call()
@@ -84,12 +102,15 @@ def _retry(call: Callable[[], T], what: str, before_retry: Callable[[], T | None
             if not transient(exc):
                 raise
             if attempt == len(delays):
-                raise StorageError(f"MLflow store stayed unavailable while trying to {what} "
-                                   f"({len(delays) + 1} attempts): {_first_line(exc)}") \
-                    from exc
+                raise Unavailable(what, len(delays) + 1, _first_line(exc)) from exc
             time.sleep(delays[attempt])
             if before_retry is not None:
-                found = before_retry()
+                try:
+                    found = before_retry()
+                except Exception as exc:
+                    if not transient(exc):
+                        raise
+                    continue
                 if found is not None:
                     return found
     raise AssertionError("unreachable")

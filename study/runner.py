@@ -23,8 +23,9 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import optuna
@@ -199,6 +200,16 @@ def raise_as_storage_error(cfg: Any, exc: BaseException) -> None:
         raise error from exc
 
 
+@contextmanager
+def store_errors(cfg: Any) -> Iterator[None]:
+    """Errors of either store (opening them, starting the parent run) as one line."""
+    try:
+        yield
+    except Exception as exc:
+        raise_as_storage_error(cfg, exc)
+        raise
+
+
 def _tell(batch: Batch, cfg: Any, tracker: tracking.Tracker, trial: optuna.Trial,
           rec: tracking.TrialRecord, run_id: str, counts: Counter, bar: Any) -> None:
     res = rec.result
@@ -319,8 +330,9 @@ def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
         return run_with_workers(cfg, workers, fresh=fresh, progress=progress, report=report,
                                 heartbeat=heartbeat)
     started = time.perf_counter()
-    st = setup(cfg, fresh, heartbeat)
-    start_parent(cfg, st)
+    with store_errors(cfg):
+        st = setup(cfg, fresh, heartbeat)
+        start_parent(cfg, st)
     n_new, interrupted = 0, False
     complete = complete_trials(st.study)
     counts = Counter(t.user_attrs.get("status") for t in complete)

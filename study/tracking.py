@@ -56,10 +56,10 @@ from study.runlog import (
     MAX_METRICS,
     MAX_PARAMS,
     MAX_TAGS,
-    RETRY_DELAYS,
     STATUS_TO_RUN_STATUS,
     WORKER_TAG,
     TrialRecord,
+    Unavailable,
     _collided,
     _finite,
     _first_line,
@@ -76,7 +76,7 @@ from study.runlog import (
 from study.workerid import worker_host, worker_id, worker_is_dead
 
 __all__ = [
-    "MAX_METRICS", "MAX_PARAMS", "MAX_TAGS", "RETRY_DELAYS", "STATUS_TO_RUN_STATUS",
+    "MAX_METRICS", "MAX_PARAMS", "MAX_TAGS", "STATUS_TO_RUN_STATUS",
     "WORKER_TAG", "Tracker", "TrialRecord", "artifact_root", "as_storage_error",
     "dataset_input", "history_csv", "is_server", "log_batch", "log_report_artifacts",
     "package_versions", "result_values", "sqlite_path", "tol_key", "trial_payload",
@@ -131,8 +131,11 @@ def ui_text(uri: str) -> str:
 
 def _quiet_migrations() -> None:
     # A new sqlite store prints its schema migration at INFO; a sweep's output is its summary.
-    for name in ("mlflow.store.db.utils", "alembic", "alembic.runtime.migration"):
+    for name in ("alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    # The store also logs every SQLAlchemy error with its traceback, even a lock that a retry
+    # waits out; an error that stops the sweep is its one line (its traceback with --debug).
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
 
 class Tracker:
@@ -233,7 +236,7 @@ class Tracker:
         if self.parent_run_id is None or not self.owns_parent:
             return
         run_id, now = self.parent_run_id, int(time.time() * 1000)
-        delays = RETRY_DELAYS if patient else ()
+        delays = None if patient else ()
         if metrics:
             log_batch(self.client, run_id, metrics=[Metric(k, float(v), now, 0)
                                                     for k, v in metrics.items() if _finite(v)])
@@ -316,7 +319,7 @@ class Tracker:
             run_id, self._open_child = self._open_child, None
             _retry(lambda: self.client.set_terminated(run_id, "KILLED",
                                                       end_time=int(time.time() * 1000)),
-                   "end an interrupted run", delays=RETRY_DELAYS if patient else ())
+                   "end an interrupted run", delays=None if patient else ())
 
     def mark_killed(self, run_id: str, reason: str) -> None:
         """Mark a closed child run KILLED, with the reason as the tag ``study.killed``."""
@@ -329,7 +332,7 @@ class Tracker:
         and queued again (their worker died, or stopped before telling them): a run left
         RUNNING, and also one logged in full whose trial was never told, so that every
         FINISHED or FAILED run belongs to a complete trial. Returns how many."""
-        delays = RETRY_DELAYS if patient else ()
+        delays = None if patient else ()
         now, killed = int(time.time() * 1000), 0
         for number in numbers if study_uid else ():
             flt = (f"tags.`optuna.study_uid` = '{study_uid}' AND "
@@ -398,14 +401,19 @@ def log_report_artifacts(uri: str, experiment: str, folder: str | Path,
         return None
     _quiet_migrations()
     client = MlflowClient(tracking_uri=uri)
-    exp = _retry(lambda: client.get_experiment_by_name(experiment), "read the experiment")
-    if exp is None or exp.lifecycle_stage == "deleted":
-        return None
-    runs = _retry(lambda: client.search_runs(
-        [exp.experiment_id], "tags.`study.role` = 'sweep'",
-        order_by=["attributes.start_time DESC"], max_results=1), "search runs")
-    if not runs:
-        return None
-    run_id = runs[0].info.run_id
-    _retry(lambda: client.log_artifacts(run_id, str(folder), artifact_path), "log the report")
+    try:
+        exp = _retry(lambda: client.get_experiment_by_name(experiment), "read the experiment")
+        if exp is None or exp.lifecycle_stage == "deleted":
+            return None
+        runs = _retry(lambda: client.search_runs(
+            [exp.experiment_id], "tags.`study.role` = 'sweep'",
+            order_by=["attributes.start_time DESC"], max_results=1), "search runs")
+        if not runs:
+            return None
+        run_id = runs[0].info.run_id
+        _retry(lambda: client.log_artifacts(run_id, str(folder), artifact_path),
+               "log the report")
+    except Unavailable as exc:
+        raise Unavailable(exc.what, exc.attempts, exc.reason, f"the MLflow store {uri}") \
+            from exc
     return run_id

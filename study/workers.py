@@ -126,13 +126,14 @@ def run_with_workers(cfg: Any, n_workers: int, *, fresh: bool = False, progress:
                      report: bool | None = None, heartbeat: int | None = None):
     """Run the sweep of ``cfg`` in ``n_workers`` processes; returns a
     :class:`study.summary.SweepSummary` whose ``failed_workers`` lists failed workers."""
-    from study.runner import finish
+    from study.runner import finish, store_errors
     from study.startup import n_complete, setup, start_parent
     from study.summary import counts_text, progress_bar
 
     started = time.perf_counter()
-    st = setup(cfg, fresh, heartbeat)
-    start_parent(cfg, st)
+    with store_errors(cfg):
+        st = setup(cfg, fresh, heartbeat)
+        start_parent(cfg, st)
     before = n_complete(st.study)
     remaining = st.target - before
     wanted = min(n_workers, max(math.ceil(remaining / int(cfg.search.batch_size)), 0))
@@ -195,7 +196,14 @@ def worker_main(spec: WorkerSpec) -> int:
     import optuna
 
     from study.reaper import Heartbeat
-    from study.runner import Batch, Interrupts, close_after, loop, raise_as_storage_error
+    from study.runner import (
+        Batch,
+        Interrupts,
+        close_after,
+        loop,
+        raise_as_storage_error,
+        store_errors,
+    )
     from study.startup import attach
     from study.summary import progress_bar
 
@@ -203,7 +211,8 @@ def worker_main(spec: WorkerSpec) -> int:
     # of other workers, for one) would only repeat per worker
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     cfg = spec.cfg
-    st = attach(cfg, spec.experiment_id, spec.parent_run_id, spec.heartbeat)
+    with store_errors(cfg):
+        st = attach(cfg, spec.experiment_id, spec.parent_run_id, spec.heartbeat)
     bar = progress_bar(False, st.target, 0, {})
     with Heartbeat(st.study) as beat:
         batch = Batch(st.study, st.space, beat)

@@ -25,7 +25,7 @@ from stores import (
     write_study,
 )
 
-from study import reaper, storage, sweep, tracking
+from study import reaper, runlog, storage, sweep, tracking
 from study.cli import main
 from study.errors import StorageError
 
@@ -101,6 +101,33 @@ def test_a_lock_held_past_the_limit_is_one_clear_line_and_the_trial_runs_again(f
     everything, _ = check_exact(cfg, 40)
     # trials in flight when the lock won (if it fell between batches there are none) were
     # failed and ran again with what they had drawn (the lock may fall between two suggestions)
+    check_ran_again(everything)
+
+
+@pytest.mark.slow
+def test_an_mlflow_store_locked_past_the_retries_is_one_clear_line_and_nothing_is_lost(
+        folder, capfd, monkeypatch):
+    path = write_study(folder, n_trials=30, batch_size=5, epochs=40)
+    monkeypatch.setattr(runlog, "RETRY_DELAYS", ())  # one attempt: MLflow's own 20 s wait
+    real, lockers = sweep.engine.run, []
+
+    def locking_run(problem, trials):  # the store locks while the third batch runs
+        if len(lockers) < 3:
+            lockers.append(hold_locks(25, folder / "mlflow.db") if len(lockers) == 2 else None)
+        return real(problem, trials)
+
+    monkeypatch.setattr(sweep.engine, "run", locking_run)
+    assert main(["run", str(path), "--no-progress", "--no-report"]) == 2
+    err = capfd.readouterr().err
+    url = f"sqlite:///{folder / 'mlflow.db'}"
+    assert err.count("\n") == 1 and err.startswith(f"study: error: the MLflow store {url} "), err
+    assert "database is locked" in err and "run again to resume" in err
+    lockers[2].wait()
+    monkeypatch.undo()
+    monkeypatch.chdir(folder)
+    assert main(["run", str(path), "--no-progress", "--no-report"]) == 0
+    assert capfd.readouterr().err == ""
+    everything, _ = check_exact(config(path), 30)
     check_ran_again(everything)
 
 
