@@ -86,7 +86,11 @@ def rule_text(err: Mapping) -> str:
         key, op = ops[kind]
         return f"must be {op} {num(ctx[key])}" + got
     if kind == "literal_error":
-        return f"must be one of {ctx['expected']}" + got
+        allowed = re.findall(r"'([^']*)'", str(ctx["expected"]))
+        close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.6) \
+            if isinstance(value, str) else []
+        return f"must be one of {ctx['expected']}" + got + \
+            (f" (did you mean {close[0]!r}?)" if close else "")
     if kind in ("too_short", "string_too_short"):
         return f"must have at least {ctx.get('min_length', 1)} item(s)" + got
     if kind == "string_too_long":

@@ -184,6 +184,11 @@ RULES = [
     ({"algorithm.optimizer": "adam"}, "algorithm.optimizer must be one of 'gd', "),
     ({"algorithm.line_search": "wolfe"}, "algorithm.line_search must be one of 'backtracking' "
                                          "or 'exact'; got 'wolfe'"),
+    ({"search.sampler": "rand"}, "search.sampler must be one of 'grid', 'random', 'qmc', "
+                                 "'tpe' or 'nsga2'; got 'rand' (did you mean 'random'?)"),
+    ({"algorithm.update": "simultanous"}, "algorithm.update must be one of 'simultaneous' or "
+                                          "'sequential'; got 'simultanous' (did you mean "
+                                          "'simultaneous'?)"),
     ({"search.space.optimizer": {"values": ["gd", "bogus"]}},
      "search.space.optimizer.values[1] must be one of 'gd', "),
     ({"search.space.init_w": 1, "search.space.init_w2": 1},
