@@ -142,6 +142,24 @@ def test_retry_waits_out_transient_errors_only():
     # a run that the failed attempt did create is found instead of created twice
     assert tracking._retry(flaky, "create", before_retry=lambda: "found", delays=(0,)) == "found"
     assert len(calls) == 1
+    # a lookup that meets the same transient error is one more failed attempt, not the end
+    calls.clear()
+    lookups = []
+
+    def busy_lookup():
+        lookups.append(1)
+        raise MlflowException("busy", error_code=TEMPORARILY_UNAVAILABLE)
+
+    assert tracking._retry(flaky, "create", before_retry=busy_lookup, delays=(0, 0)) == "ok"
+    assert len(calls) == 3 and len(lookups) == 2
+    # the error that stops a sweep names the store
+    calls.clear()
+    with pytest.raises(StorageError) as caught:
+        tracking._retry(flaky, "log", delays=())
+    named = tracking.as_storage_error("sqlite:///s.db", caught.value)
+    assert str(named) == ("the MLflow store sqlite:///s.db stayed unavailable while trying to log "
+                          "(1 attempt): busy (the trials told so far are kept; run again to "
+                          "resume)")
 
 
 def test_a_locked_sqlite_store_is_waited_for(store, problem):
