@@ -58,7 +58,7 @@ def format_summary(summary: SweepSummary) -> str:
 
 def ui_command(config: str | Path | None = None, overrides: Sequence[str] = ()) -> list[str]:
     """The ``mlflow ui`` command for a config's tracking store (default: ./mlflow.db)."""
-    from study.tracking import ui_command as _ui
+    from study.mlflowuri import ui_command as _ui
 
     if config is None:
         return _ui(f"sqlite:///{Path.cwd() / 'mlflow.db'}")

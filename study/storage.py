@@ -30,9 +30,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from study import tracking
 from study.errors import StorageError
 from study.journal import journal_damage, open_journal
+from study.mlflowuri import sqlite_path
 from study.reaper import GRACE_FACTOR, Requeue
 
 
@@ -87,10 +87,10 @@ def probe_stores(cfg: Any) -> None:
     if not is_rdb(url):
         probe_folder(Path(url).expanduser().parent, f"Optuna storage {url}")
     elif url.startswith("sqlite:"):
-        db = tracking.sqlite_path(url)
+        db = sqlite_path(url)
         if db is not None:
             probe_folder(db.parent, f"Optuna storage {url}")
-    db = tracking.sqlite_path(cfg.tracking.mlflow_uri)
+    db = sqlite_path(cfg.tracking.mlflow_uri)
     if db is not None:
         probe_folder(db.parent, f"MLflow store {cfg.tracking.mlflow_uri}")
 

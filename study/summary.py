@@ -14,6 +14,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from study import engine, tracking
+from study.mlflowuri import ui_command, ui_text
 from study.objectives import best_trials, complete_trials
 from study.sampling import SETTING_KEYS, build_space, init_names
 from study.storage import load_study
@@ -106,7 +107,7 @@ def build_summary(cfg: Any, study: optuna.Study, problem: Any, base: engine.Sett
         seconds=time.perf_counter() - started, counts=status_counts(complete), best=best,
         brackets=brackets(complete, problem, base, theory), storage=cfg.tracking.storage,
         mlflow_uri=tracker.uri, experiment_id=tracker.experiment_id,
-        parent_run_id=tracker.parent_run_id, ui_command=tracking.ui_command(tracker.uri),
+        parent_run_id=tracker.parent_run_id, ui_command=ui_command(tracker.uri),
         notes=notes)
 
 
@@ -139,7 +140,7 @@ def format_summary(s: SweepSummary) -> str:
                      f" · theory lr_max {_fmt(br['lr_max'])}")
     lines += [f"  Optuna storage: {s.storage} (study {s.study!r})",
               f"  MLflow: {s.mlflow_uri} (experiment {s.study!r}, id {s.experiment_id})",
-              f"  open the UI: {tracking.ui_text(s.mlflow_uri)}"]
+              f"  open the UI: {ui_text(s.mlflow_uri)}"]
     if s.report_path:
         lines.append(f"  report: {s.report_path}")
     return "\n".join(lines)

@@ -42,13 +42,13 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, Run, RunStatus
 from mlflow.exceptions import MlflowException
 
 from study.errors import StorageError
+from study.mlflowuri import artifact_root, is_server, sqlite_path, ui_command, ui_text
 
 # What a child run holds and the retries live in study.runlog, who runs it in study.workerid;
 # their names are part of this module's interface.
@@ -85,48 +85,6 @@ __all__ = [
 
 
 # ── the tracker ─────────────────────────────────────────────────────────────────────────────
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The file behind a ``sqlite:///`` URI, else None."""
-    if not uri.startswith("sqlite:"):
-        return None
-    path = unquote(urlparse(uri).path)
-    if uri.startswith("sqlite:////"):
-        return Path("/" + path.lstrip("/"))
-    return Path(path.lstrip("/")).resolve()
-
-
-def artifact_root(uri: str) -> Path | None:
-    """Where artifacts of a local sqlite store go: ``mlruns/`` beside the database file."""
-    db = sqlite_path(uri)
-    return None if db is None else db.parent / "mlruns"
-
-
-def is_server(uri: str) -> bool:
-    """True for a tracking server (http/https), which serves the UI itself."""
-    return uri.startswith(("http://", "https://"))
-
-
-def ui_command(uri: str) -> list[str]:
-    """The exact command that opens the UI for a tracking URI: ``mlflow ui`` on the store (with
-    its artifact root for a local sqlite store), or a browser on a tracking server."""
-    if is_server(uri):
-        return ["python", "-m", "webbrowser", uri]
-    cmd = ["mlflow", "ui", "--backend-store-uri", uri]
-    root = artifact_root(uri)
-    if root is not None:
-        cmd += ["--default-artifact-root", root.as_uri()]
-    return cmd
-
-
-def ui_text(uri: str) -> str:
-    """What a summary says to open the UI."""
-    if is_server(uri):
-        return f"{uri} (served by the tracking server)"
-    import shlex
-
-    return shlex.join(ui_command(uri))
 
 
 def _quiet_migrations() -> None:
