@@ -109,11 +109,24 @@ def worker_pids(parent: subprocess.Popen) -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
+def n_complete(cfg: StudyConfig) -> int:
+    """COMPLETE trials of the study; 0 while it is not created yet."""
+    try:
+        return sum(t.state == TrialState.COMPLETE for t in trials(cfg))
+    except Exception:  # the study is being created (a poll's timeout catches what persists)
+        return 0
+
+
 def running_of(cfg: StudyConfig, pid: int | None = None, host: str | None = None
                ) -> list[FrozenTrial]:
-    """RUNNING trials, optionally only those of one worker process or host."""
+    """RUNNING trials, optionally only those of one worker process or host; none while the
+    study is not created yet (a poll may start before the command made it)."""
+    try:
+        running = sweep.load_study(cfg).get_trials(states=(TrialState.RUNNING,))
+    except Exception:  # as n_complete
+        return []
     out = []
-    for t in sweep.load_study(cfg).get_trials(states=(TrialState.RUNNING,)):
+    for t in running:
         worker = t.user_attrs.get("worker", "")
         if pid is not None and not worker.endswith(f":{pid}"):
             continue

@@ -18,6 +18,7 @@ from stores import (
     check_ran_again,
     config,
     finish,
+    n_complete,
     start,
     study_cmd,
     trials,
@@ -34,13 +35,6 @@ from study.errors import StorageError
 def folder(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def n_complete(cfg) -> int:
-    try:
-        return sum(t.state == TrialState.COMPLETE for t in trials(cfg))
-    except Exception:
-        return 0
 
 
 LOCKER = """\

@@ -21,6 +21,7 @@ from stores import (
     check_ran_again,
     config,
     finish,
+    n_complete,
     running_of,
     runs,
     services,
@@ -42,13 +43,6 @@ pytestmark = pytest.mark.slow
 def _in_tmp_path(tmp_path, monkeypatch):
     """Relative store paths (the defaults) resolve in tmp_path, as for the commands."""
     monkeypatch.chdir(tmp_path)
-
-
-def n_complete(cfg) -> int:
-    try:
-        return sum(t.state == TrialState.COMPLETE for t in trials(cfg))
-    except Exception:  # the study is being created
-        return 0
 
 
 def test_eight_workers_complete_exactly_400_trials_each_logged_once(tmp_path):
