@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from study import engine as E
-from study.data import load_problem
+from study.core import engine as E
+from study.core.data import load_problem
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -88,7 +88,7 @@ def main() -> None:
           f"{per_epoch_loop * 1e6 / t:,.0f}×)")
 
     code = ("import time; t=time.perf_counter(); "
-            "from study import engine as E; from study.problem import Problem; import numpy as np; "
+            "from study import engine as E; from study.core.problem import Problem; import numpy as np; "
             "E.run_one(Problem(np.arange(5.0), np.arange(5.0)), E.Trial(0.01, 10, (0.0, 0.0))); "
             "print(time.perf_counter()-t)")
     fresh = float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -21,9 +21,9 @@ import numpy as np
 # the same baseline as the engine benchmark (benchmarks/ is on sys.path when run as a script)
 from bench_engine import best_of, seed_style_epoch
 
-from study import engine as E
-from study import questions as Q
-from study.data import load_problem
+from study.core import engine as E
+from study.core.data import load_problem
+from study.questions import answer as Q
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -146,9 +146,9 @@ def new_database(pg: str) -> str:
 
 def run_one(folder: Path, workers: int, trials: int, batch: int, storage: str, mlflow: str,
             services_dir: Path | None) -> dict:
-    from study.config import load_config
-    from study.datasets import blog_like, render_csv
-    from study.storage import load_study
+    from study.config.model import load_config
+    from study.core.datasets import blog_like, render_csv
+    from study.sweep.storage import load_study
 
     folder.mkdir(parents=True)
     (folder / "blog.csv").write_text(render_csv(blog_like()))

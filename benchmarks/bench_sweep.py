@@ -28,8 +28,8 @@ logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 def make_config(folder: Path, trials: int, batch: int, sampler: str, storage: str | None = None):
-    from study.config import StudyConfig
-    from study.datasets import blog_like, render_csv
+    from study.config.model import StudyConfig
+    from study.core.datasets import blog_like, render_csv
 
     (folder / "blog.csv").write_text(render_csv(blog_like()))
     raw = {"name": "bench", "data": {"path": "blog.csv"},
@@ -46,27 +46,29 @@ def make_config(folder: Path, trials: int, batch: int, sampler: str, storage: st
 
 
 def time_sweep(cfg) -> float:
-    from study import sweep
+    from study import api
 
     start = time.perf_counter()
-    summary = sweep.run_sweep(cfg, progress=False, report=False)
+    done = api.run_sweep(cfg, progress=False, report=False)
     seconds = time.perf_counter() - start
-    assert summary.n_complete == cfg.search.n_trials, summary
+    assert done.n_complete == cfg.search.n_trials, done
     return seconds
 
 
 def records(cfg) -> list:
     """The sweep's trials rebuilt as tracking records (outside any timing)."""
-    from study import engine, sweep, tracking
-    from study.data import load_problem
+    from study.core import engine
+    from study.core.data import load_problem
+    from study.sweep import sampling, summary
+    from study.tracking import tracker as tracking
 
     problem = load_problem(cfg.data.path)
-    frame = sweep.trials_frame(cfg)
+    frame = summary.trials_frame(cfg)
     base = cfg.settings()
     out = []
     for row in frame.to_dict("records"):
         params = {k: row[k] for k in ("lr", "epochs", "init_m", "init_b")}
-        trial = sweep._engine_trial(params, base, 1, int(row["seed"]))
+        trial = sampling.engine_trial(params, base, 1, int(row["seed"]))
         res = engine.run_one(problem, trial)
         out.append(tracking.TrialRecord("floor", "uid", int(row["trial"]), params, base,
                                         int(row["seed"]), res, problem.param_names))
@@ -77,7 +79,7 @@ def time_floor(folder: Path, recs: list) -> float:
     """New store, then per run: create_run, log_batch, log_text, set_terminated."""
     from mlflow import MlflowClient
 
-    from study import tracking
+    from study.tracking import tracker as tracking
 
     start = time.perf_counter()
     client = MlflowClient(f"sqlite:///{folder / 'floor.db'}")
@@ -131,8 +133,8 @@ def main() -> None:
     ap.add_argument("--no-sqlite", action="store_true", help="skip the sqlite-storage sweep")
     args = ap.parse_args()
 
-    from study import engine
-    from study.data import load_problem
+    from study.core import engine
+    from study.core.data import load_problem
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

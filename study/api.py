@@ -1,65 +1,206 @@
-"""The Python API for notebooks and scripts; every import happens inside the function so that
-``import study`` stays cheap.
+"""The Python API for notebooks, scripts and the command line: every command of ``study`` is one
+function here, and this module is where the rooms meet (config → sweep → report, and the
+questions beside them). Imports of the rooms happen inside the functions so that
+``import study`` and ``study fit`` never load Optuna or MLflow.
 
 Sweeps::
 
     from study import api
     cfg = api.load_config("configs/quickstart.yaml", ["search.n_trials=50"])
-    summary = api.run_sweep(cfg)          # run or resume; returns a SweepSummary
+    summary = api.run_sweep(cfg)          # run or resume, then write the report
     api.run_sweep(cfg, workers=2)         # the same, shared among two processes
     print(api.format_summary(summary))
-    df = api.trials_frame(cfg)            # one row per complete trial (see sweep.trials_frame)
+    df = api.trials_frame(cfg)            # one row per complete trial
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from study.config import StudyConfig
-    from study.sweep import SweepSummary
+    from study.config.model import StudyConfig
+    from study.core.problem import Problem
+    from study.questions.iterations import Answer
+    from study.sweep.summary import SweepSummary
 
-# ── sweeps ──────────────────────────────────────────────────────────────────────────────────
+# ── configs and data ────────────────────────────────────────────────────────────────────────
 
 
 def load_config(path: str | Path, overrides: Sequence[str] = ()) -> StudyConfig:
     """Read and validate a YAML study config; ``overrides`` are ``dotted.key=value`` texts."""
-    from study.config import load_config as _load
+    from study.config.model import load_config as _load
 
     return _load(path, overrides)
 
 
-def run_sweep(cfg: StudyConfig, *, fresh: bool = False, progress: bool = True,
-              report: bool | None = None, workers: int = 1) -> SweepSummary:
-    """Run or resume the config's sweep until ``search.n_trials`` trials are complete;
-    ``workers`` > 1 shares it among that many processes, as ``study run --workers N``."""
-    from study.sweep import run_sweep as _run
+def load_problem(path: str | Path, x: Sequence[str | int] | None = None,
+                 y: str | int | None = None) -> Problem:
+    """A CSV file as a :class:`~study.core.problem.Problem` (one-line errors naming the file)."""
+    from study.core.data import load_problem as _load
 
-    return _run(cfg, fresh=fresh, progress=progress, report=report, workers=workers)
+    return _load(path, x=x, y=y)
+
+
+def config_problem(cfg: StudyConfig) -> Problem:
+    """The config's data set, checked against the config's start space (``init_m`` against
+    ``init_w…`` must fit the data's number of features)."""
+    problem = load_problem(cfg.data.path, x=cfg.data.x, y=cfg.data.y)
+    cfg.init_space(problem.d)
+    return problem
+
+
+# ── sweeps and reports ──────────────────────────────────────────────────────────────────────
+
+
+def run_sweep(cfg: StudyConfig, *, fresh: bool = False, progress: bool = True,
+              report: bool = True, workers: int = 1, heartbeat: int | None = None
+              ) -> SweepSummary:
+    """Run or resume the config's sweep until ``search.n_trials`` trials are complete, then
+    (unless ``report`` is False, or the sweep was interrupted or failed) write its report.
+
+    ``workers`` > 1 shares the sweep among that many processes, as ``study run --workers N``;
+    ``heartbeat`` is the interval in seconds of running trials' heartbeats on RDB storages
+    (None: the default of :data:`study.config.constraints.HEARTBEAT_SECONDS`).
+    """
+    from study.config.constraints import HEARTBEAT_SECONDS
+
+    beat = HEARTBEAT_SECONDS if heartbeat is None else heartbeat
+    if workers > 1:
+        from study.sweep.workers import run_with_workers
+
+        summary = run_with_workers(cfg, workers, fresh=fresh, progress=progress, heartbeat=beat)
+    else:
+        from study.sweep.loop import run_sweep as _run
+
+        summary = _run(cfg, fresh=fresh, progress=progress, heartbeat=beat)
+    if report and not summary.interrupted and not summary.failed_workers:
+        summary.report_path = str(write_report(cfg)[0])
+    return summary
 
 
 def trials_frame(cfg: StudyConfig) -> pd.DataFrame:
     """One tidy row per complete trial of the config's study."""
-    from study.sweep import trials_frame as _frame
+    from study.sweep.summary import trials_frame as _frame
 
     return _frame(cfg)
 
 
 def format_summary(summary: SweepSummary) -> str:
     """The end-of-run text of :func:`run_sweep`."""
-    from study.sweep import format_summary as _format
+    from study.sweep.summary import format_summary as _format
 
     return _format(summary)
 
 
+def write_report(cfg: StudyConfig) -> tuple[Path, str | None]:
+    """The report of ``cfg``'s study from its COMPLETE trials (a finished, resumed or running
+    study) under ``cfg.report.dir``, also logged as artifacts (``report/``) of the sweep's
+    parent MLflow run when there is one: (path of report.html, that run's id or None).
+    Raises :class:`~study.errors.StudyError` when the study is missing or has no complete
+    trial."""
+    from study.report.build import build_report
+    from study.tracking.tracker import log_report_artifacts
+
+    path = build_report(cfg, load_problem(cfg.data.path, cfg.data.x, cfg.data.y),
+                        trials_frame(cfg), cfg.report.dir)
+    return path, log_report_artifacts(cfg.tracking.mlflow_uri, cfg.name, cfg.report.dir)
+
+
 def ui_command(config: str | Path | None = None, overrides: Sequence[str] = ()) -> list[str]:
     """The ``mlflow ui`` command for a config's tracking store (default: ./mlflow.db)."""
-    from study.mlflowuri import ui_command as _ui
+    from study.tracking.uri import ui_command as _ui
 
     if config is None:
         return _ui(f"sqlite:///{Path.cwd() / 'mlflow.db'}")
     return _ui(load_config(config, overrides).tracking.mlflow_uri)
+
+
+# ── the questions ───────────────────────────────────────────────────────────────────────────
+
+
+def fit(data: str | Path, **options: Any) -> dict:
+    """One gradient-descent fit on a CSV compared with OLS, as a JSON-ready dict (see
+    :func:`study.questions.fit.fit` for the options)."""
+    from study.questions.fit import fit as _fit
+
+    return _fit(data, **options)
+
+
+def format_fit(out: dict) -> str:
+    """The text of ``study fit``."""
+    from study.questions.fit import format_fit as _format
+
+    return _format(out)
+
+
+def iterations(problem: Problem, cfg: StudyConfig | None = None, label: str = "",
+               **given: Any) -> Answer:
+    """The 1,000,000-iteration answer on ``problem``: ``given`` (lrs, starts, param_tols,
+    cost_tols, max_epochs; None or absent means "not given") overrides what the config
+    ``cfg`` asks, which overrides the defaults."""
+    from study.questions import answer
+
+    asked = answer.question_from_config(cfg, problem.d, label) if cfg is not None else {}
+    asked.update({k: v for k, v in given.items() if v is not None})
+    return answer.iterations(problem, **asked)
+
+
+def iterations_json(result: Answer) -> dict:
+    """The answer as one strict-JSON-ready object."""
+    from study.questions.output import to_json
+
+    return to_json(result)
+
+
+def format_iterations(result: Answer) -> str:
+    """The answer as the text of ``study iterations``."""
+    from study.questions.output import format_answer
+
+    return format_answer(result)
+
+
+def draw_iterations(result: Answer, path: str | Path) -> Path:
+    """‖θ − θ*‖ and (J − J*)/J* against epochs for every run of the answer, as a PNG."""
+    from study.questions.figure import draw
+
+    return draw(result, path)
+
+
+def reproductions(data_dir: str | Path, article_csv: str | Path,
+                  only: str | None = None) -> list:
+    """Every tutorial setup and claim re-run: [(section, [entry, …]), …] (one entry with
+    ``only``); raises :class:`~study.errors.StudyError` for an unknown id."""
+    from study.errors import StudyError
+    from study.questions.reproduce import build
+
+    try:
+        return build(data_dir, article_csv, only=only)
+    except KeyError as exc:
+        raise StudyError(f"--only: {exc.args[0]}") from None
+
+
+def reproductions_text(sections: list, page: bool = True) -> str:
+    """The reproductions as the markdown page, or (``page=False``) as their entries only."""
+    from study.questions.reproduce import render_entry, render_page
+
+    if page:
+        return render_page(sections)
+    return "\n".join(render_entry(e) for _, entries in sections for e in entries)
+
+
+def reproductions_diff(old: str, new: str, path: str) -> str:
+    """Where a stored reproductions page differs from the regenerated one."""
+    from study.questions.reproduce import diff_summary
+
+    return diff_summary(old, new, path)
+
+
+def reproductions_counts(sections: list) -> str:
+    """How many reproductions got each verdict, in words."""
+    from study.questions.reproduce import verdict_counts
+
+    return verdict_counts(sections)

@@ -15,15 +15,6 @@ from collections.abc import Sequence
 from study.errors import StudyError
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    """``"2,8"`` → (2.0, 8.0); used for starts given as M,B (or W1,…,B)."""
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated numbers; got {text!r}") from None
-
-
 def _columns(values: list[str] | None) -> list[str | int] | None:
     """Column selectors: a 0-based position if the text is an integer, else a name."""
     if not values:
@@ -60,9 +51,9 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
-    from study import fitting
+    from study import api
 
-    out = fitting.fit(
+    out = api.fit(
         args.data, x=_columns(args.x), y=_columns([args.y])[0] if args.y else None,
         lr=args.lr, epochs=args.epochs, init_m=args.init_m, init_b=args.init_b,
         cost=args.cost, update=args.update, optimizer=args.optimizer,
@@ -70,9 +61,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         standardize=args.standardize, tol_param=args.tol_param, seed=args.seed,
     )
     if args.json:
-        print(json.dumps(out))
+        print(json.dumps(out, allow_nan=False))
     else:
-        print(fitting.format_fit(out))
+        print(api.format_fit(out))
     return 0
 
 
@@ -89,9 +80,9 @@ def _add_config_args(parser: argparse.ArgumentParser) -> None:
 
 def _load_config(args: argparse.Namespace):
     """The validated config named by :func:`_add_config_args`'s arguments."""
-    from study.config import load_config
+    from study import api
 
-    return load_config(args.config, args.overrides)
+    return api.load_config(args.config, args.overrides)
 
 
 # ── study validate ──────────────────────────────────────────────────────────────────────────
@@ -105,11 +96,10 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from study.data import load_problem
+    from study import api
 
     cfg = _load_config(args)
-    problem = load_problem(cfg.data.path, x=cfg.data.x, y=cfg.data.y)
-    cfg.init_space(problem.d)  # init_m vs init_w… must fit the data's number of features
+    api.config_problem(cfg)
     print(f"ok: {args.config}: {cfg.name}, {cfg.search.n_trials} trials, "
           f"space: {', '.join(cfg.search.space)}")
     return 0
@@ -132,7 +122,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="run N local worker processes on the study (default 1: this "
                         "process); on several machines, run the command on each against one "
                         "PostgreSQL storage and one MLflow server")
-    p.add_argument("--heartbeat", type=_positive_int, default=10, metavar="SECONDS",
+    p.add_argument("--heartbeat", type=_positive_int, default=None, metavar="SECONDS",
                    help="on RDB storages (sqlite://, postgresql://), record running trials' "
                         "heartbeats this often; a trial silent 4x as long is failed and run "
                         "again (default 10; use the same value on every machine)")
@@ -151,12 +141,12 @@ def _positive_int(text: str) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import shlex
 
-    from study import api, sweep
+    from study import api
 
     cfg = _load_config(args)
-    summary = sweep.run_sweep(cfg, fresh=args.fresh, progress=not args.no_progress,
-                              report=False if args.no_report else None, workers=args.workers,
-                              heartbeat=args.heartbeat)
+    summary = api.run_sweep(cfg, fresh=args.fresh, progress=not args.no_progress,
+                            report=not args.no_report, workers=args.workers,
+                            heartbeat=args.heartbeat)
     print(api.format_summary(summary))
     again = shlex.join(["study", "run", args.config,
                         *(a for o in args.overrides for a in ("--set", o)),
@@ -268,39 +258,28 @@ def _add_iterations(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_iterations(args: argparse.Namespace) -> int:
-    from study import questions as Q
-    from study.data import load_problem
+    from study import api
 
     if args.config is None and args.data is None:
         raise StudyError("study iterations needs a CONFIG or --data PATH")
     cfg = _load_config(args) if args.config else None
-    if args.data is not None:
-        problem = load_problem(args.data)
-    else:
-        problem = load_problem(cfg.data.path, x=cfg.data.x, y=cfg.data.y)
-    q = Q.question_from_config(cfg, problem.d, args.config) if cfg else {}
-    p = problem.d + 1
-    answer = Q.iterations(
-        problem,
-        lrs=[_number("--lr", v) for v in args.lr] if args.lr else q.get("lrs", Q.DEFAULT_LRS),
-        starts=([_start(v, p, problem.param_names) for v in args.start] if args.start
-                else q.get("starts")),
-        param_tols=([_number("--param-tol", v) for v in args.param_tol] if args.param_tol
-                    else q.get("param_tols", Q.DEFAULT_PARAM_TOLS)),
-        cost_tols=([_number("--cost-tol", v) for v in args.cost_tol] if args.cost_tol
-                   else q.get("cost_tols", Q.DEFAULT_COST_TOLS)),
-        max_epochs=(_number("--max-epochs", args.max_epochs, int) if args.max_epochs
-                    else q.get("max_epochs", Q.DEFAULT_MAX_EPOCHS)),
-        settings=q.get("settings"),
+    problem = (api.load_problem(args.data) if args.data is not None
+               else api.load_problem(cfg.data.path, x=cfg.data.x, y=cfg.data.y))
+    answer = api.iterations(
+        problem, cfg, args.config or "",
+        lrs=[_number("--lr", v) for v in args.lr] if args.lr else None,
+        starts=([_start(v, problem.d + 1, problem.param_names) for v in args.start]
+                if args.start else None),
+        param_tols=[_number("--param-tol", v) for v in args.param_tol] if args.param_tol else None,
+        cost_tols=[_number("--cost-tol", v) for v in args.cost_tol] if args.cost_tol else None,
+        max_epochs=_number("--max-epochs", args.max_epochs, int) if args.max_epochs else None,
     )
     if args.figure:
-        from study import iterfig
-
-        iterfig.draw(answer, args.figure)
+        api.draw_iterations(answer, args.figure)
     if args.json:
-        print(json.dumps(Q.to_json(answer), allow_nan=False))
+        print(json.dumps(api.iterations_json(answer), allow_nan=False))
     else:
-        print(Q.format_answer(answer), end="")
+        print(api.format_iterations(answer), end="")
         if args.figure:
             print(f"\nFigure: {args.figure}")
     return 0
@@ -328,28 +307,24 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
 def _cmd_reproduce(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from study import reproduce as R
+    from study import api
 
+    sections = api.reproductions(args.data_dir, args.article_data, only=args.only)
     if args.only:
-        try:
-            sections = R.build(args.data_dir, args.article_data, only=args.only)
-        except KeyError as exc:
-            raise StudyError(f"--only: {exc.args[0]}") from None
-        print("\n".join(R.render_entry(e) for _, entries in sections for e in entries), end="")
+        print(api.reproductions_text(sections, page=False), end="")
         return 0
-    sections = R.build(args.data_dir, args.article_data)
-    page = R.render_page(sections)
+    page = api.reproductions_text(sections)
     out = Path(args.out)
     if args.check:
         old = out.read_text(encoding="utf-8") if out.is_file() else ""
         if old == page:
             print(f"{args.out} is up to date")
             return 0
-        print(R.diff_summary(old, page, args.out), file=sys.stderr)
+        print(api.reproductions_diff(old, page, args.out), file=sys.stderr)
         return 1
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(page, encoding="utf-8")
-    print(f"wrote {args.out}: {R.verdict_counts(sections)}")
+    print(f"wrote {args.out}: {api.reproductions_counts(sections)}")
     return 0
 
 
@@ -366,10 +341,10 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from study.report import publish
+    from study import api
 
     cfg = _load_config(args)
-    path, run_id = publish(cfg)
+    path, run_id = api.write_report(cfg)
     print(f"report: {path}")
     print(f"  logged as artifacts report/ of MLflow run {run_id}" if run_id else
           f"  not logged to MLflow: no sweep parent run of {cfg.name!r} in "

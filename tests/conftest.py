@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import engine, theory
-from study.problem import Problem
-from study.regions import trials_table
-from study.report_spec import Objective, ReportSpec
+from study.core import engine, theory
+from study.core.problem import Problem
+from study.report.regions import trials_table
+from study.report.spec import Objective, ReportSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 NEDRICH_CSV = ROOT.parent / "shared" / "data" / "nedrich" / "data.csv"

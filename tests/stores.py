@@ -19,8 +19,8 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
-from study import sweep
-from study.config import StudyConfig, load_config
+from study.config.model import StudyConfig, load_config
+from study.sweep import storage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,7 +100,7 @@ def config(path: Path, *overrides: str) -> StudyConfig:
 
 
 def trials(cfg: StudyConfig) -> list[FrozenTrial]:
-    return sweep.load_study(cfg).get_trials()
+    return storage.load_study(cfg).get_trials()
 
 
 def worker_pids(parent: subprocess.Popen) -> list[int]:
@@ -122,7 +122,7 @@ def running_of(cfg: StudyConfig, pid: int | None = None, host: str | None = None
     """RUNNING trials, optionally only those of one worker process or host; none while the
     study is not created yet (a poll may start before the command made it)."""
     try:
-        running = sweep.load_study(cfg).get_trials(states=(TrialState.RUNNING,))
+        running = storage.load_study(cfg).get_trials(states=(TrialState.RUNNING,))
     except Exception:  # as n_complete
         return []
     out = []

@@ -12,8 +12,9 @@ import pytest
 import yaml
 from mlflow import MlflowClient
 
-from study import sweep
 from study.cli import main
+from study.core import engine
+from study.sweep import storage
 
 CONFIG = """\
 name: cli
@@ -90,18 +91,18 @@ def test_a_bad_config_creates_no_store(config, tmp_path, capsys):
 
 
 def test_interrupt_exits_130_and_says_how_to_resume(config, tmp_path, capsys, monkeypatch):
-    real = sweep.engine.run
+    real = engine.run
 
     def run(problem, trials):
         os.kill(os.getpid(), signal.SIGINT)
         return real(problem, trials)
 
-    monkeypatch.setattr(sweep.engine, "run", run)
+    monkeypatch.setattr(engine, "run", run)
     assert main(["run", str(config), "--no-progress", "--no-report"]) == 130
     captured = capsys.readouterr()
     assert "3 of 6 trials complete" in captured.out
     assert f"to resume, run: study run {config}" in captured.err
-    monkeypatch.setattr(sweep.engine, "run", real)
+    monkeypatch.setattr(engine, "run", real)
     assert main(["run", str(config), "--no-progress", "--no-report"]) == 0
 
 
@@ -140,7 +141,7 @@ def test_eight_commands_started_together_on_new_stores_complete_exactly_n_trials
     outputs = [w.communicate(timeout=300) for w in workers]
     assert [w.returncode for w in workers] == [0] * 8, outputs
     study = optuna.load_study(study_name="cli",
-                              storage=sweep.open_storage(str(tmp_path / "optuna.journal")))
+                              storage=storage.open_storage(str(tmp_path / "optuna.journal")))
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(done) == 24
     numbers = sorted(r.data.tags["optuna.trial_number"] for r in children(tmp_path))

@@ -1,4 +1,4 @@
-"""study.config and `study validate`: every validation rule's one-line message (file, dotted key,
+"""study.config.model and `study validate`: every validation rule's one-line message (file, dotted key,
 rule, bad value), overrides, defaults, the resolved config and the study hash. The YAML reading
 itself is tested in test_yamlio.py, the search space's rules one by one in test_space.py."""
 
@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from study.cli import main
-from study.config import (
+from study.config.model import (
     DEFAULTS,
     AlgorithmConfig,
     SpaceSpec,
@@ -26,8 +26,8 @@ from study.config import (
     load_config,
     parse_yaml,
 )
-from study.data import load_problem
-from study.engine import Settings
+from study.core.data import load_problem
+from study.core.engine import Settings
 from study.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""study.data and study.datasets: CSV/DataFrame → Problem, every error's one-line message, and the
+"""study.core.data and study.core.datasets: CSV/DataFrame → Problem, every error's one-line message, and the
 project's data sets (deterministic, committed files equal to the generators' output)."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import datasets
-from study.data import load_problem, problem_from_frame
+from study.core import datasets
+from study.core.data import load_problem, problem_from_frame
 from study.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ import base64
 import numpy as np
 import pandas as pd
 
-from study import document
-from study.problem import Problem
+from study.core.problem import Problem
+from study.report import document
 
 
 def _blocks(tmp_path):

@@ -9,8 +9,8 @@ import warnings
 import numpy as np
 import pytest
 
-from study import engine as E
-from study.problem import Problem
+from study.core import engine as E
+from study.core.problem import Problem
 
 SCALE = {"mse": lambda n: 1.0 / n, "half_mse": lambda n: 0.5 / n, "sse": lambda n: 1.0}
 
@@ -277,7 +277,7 @@ def test_cost_convention_only_rescales_the_learning_rate(small):
 
 def test_engine_and_theory_import_numpy_only():
     # (numba itself may import yaml for its own settings: that is the compiler, not our I/O)
-    code = ("import sys, study.engine, study.theory; "
+    code = ("import sys, study.core.engine, study.core.theory; "
             "bad = [m for m in ('optuna', 'mlflow', 'pandas', 'matplotlib', 'pydantic') "
             "if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

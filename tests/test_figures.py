@@ -1,5 +1,5 @@
-"""The report's figures: plot data checked as data (:mod:`study.figures`), drawings checked
-through their matplotlib objects, axes and artists (:mod:`study.drawing`, :mod:`study.canvas`)."""
+"""The report's figures: plot data checked as data (:mod:`study.report.figures`), drawings checked
+through their matplotlib objects, axes and artists (:mod:`study.report.drawing`, :mod:`study.report.canvas`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import canvas, drawing, engine, figures, regions
-from study.report_spec import Objective, ReportSpec
+from study.core import engine
+from study.report import canvas, drawing, figures, regions
+from study.report.spec import Objective, ReportSpec
 
 
 def _scatter_points(ax, prefix: str) -> int:

@@ -1,4 +1,4 @@
-"""study.messages: bad values shown short, key paths written as a reader writes them, pydantic's
+"""study.config.messages: bad values shown short, key paths written as a reader writes them, pydantic's
 errors worded as 'must …; got …', and the closest name offered for a typo."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Annotated
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
-from study.messages import Rule, did_you_mean, dotted, first_error, num, show
+from study.config.messages import Rule, did_you_mean, dotted, first_error, num, show
 
 
 class _Inner(BaseModel):

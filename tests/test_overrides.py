@@ -1,12 +1,12 @@
-"""study.overrides: ``--set dotted.key=value`` on a raw config tree. How an override's value
+"""study.config.overrides: ``--set dotted.key=value`` on a raw config tree. How an override's value
 fails validation, naming the override, is checked end to end in test_config.py."""
 
 from __future__ import annotations
 
 import pytest
 
+from study.config.overrides import apply_override, override_path
 from study.errors import ConfigError
-from study.overrides import apply_override, override_path
 
 
 @pytest.mark.parametrize(("raw", "text", "after"), [

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study import answer_format as F
-from study import engine as E
-from study import questions as Q
-from study.claims_article import article_loop
 from study.cli import main
-from study.iterations import BACKTRACKING_STEP, cures
+from study.core import engine as E
+from study.questions import answer as Q
+from study.questions import output as F
+from study.questions.claims_article import article_loop
+from study.questions.iterations import BACKTRACKING_STEP, cures
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -217,7 +217,7 @@ def test_question_from_config_takes_every_combination_of_the_starts(tmp_path):
         "algorithm: {param_tols: [0.5], cost_tols: [0.01]}\n"
         "search:\n  space:\n    lr: {values: [1.0e-5, 1.0e-4]}\n    epochs: 7000\n"
         "    init_m: {values: [0, 1]}\n    init_b: {values: [0, 8]}\n")
-    from study.config import load_config
+    from study.config.model import load_config
 
     q = Q.question_from_config(load_config(cfg_path), 1, str(cfg_path))
     assert q["lrs"] == [1e-5, 1e-4] and q["max_epochs"] == 7000
@@ -279,7 +279,7 @@ def test_figure_data_and_axes(answer, tmp_path):
     assert all(s["epoch"].min() >= 1 for s in data["series"])  # log axis: no epoch 0
     first = gd[0]
     assert np.all(np.diff(first["dist"]) <= 1e-12)  # plain GD from (0, 0) only approaches θ*
-    from study import iterfig
+    from study.questions import figure as iterfig
 
     fig = iterfig.build(answer)
     left, right = fig.axes

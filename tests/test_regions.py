@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study import engine, regions, theory
+from study.core import engine, theory
+from study.report import regions
 
 ARTICLE_EDGE = 4.013e-4  # 2/λ_max on the article's data (mse cost), rounded up
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from study import report
 from study.errors import StudyError
+from study.report import build as report
 
 
 def test_build_report_writes_self_contained_html(valley_table, valley, tmp_path):
@@ -46,7 +46,7 @@ def test_no_trials_is_an_error(valley, report_spec, tmp_path):
 
 
 def test_only_drawing_loads_matplotlib():
-    code = ("import sys, study.report, study.figures, study.document; "
+    code = ("import sys, study.report.build, study.report.figures, study.report.document; "
             "assert 'matplotlib' not in sys.modules, 'matplotlib loaded'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -101,15 +101,15 @@ def test_study_report_on_a_real_sweep(tiny_config, tmp_path, capsys):
 
 
 def test_study_report_without_complete_trials(tiny_config, capsys):
-    from study import sweep
     from study.cli import main
-    from study.config import load_config
+    from study.config.model import load_config
+    from study.sweep import sampling, storage
 
     assert main(["report", str(tiny_config)]) == 2  # no study at all
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "study: error:" in err
     cfg = load_config(tiny_config)
-    sweep.open_study(cfg, sweep.make_sampler(cfg, sweep.build_space(cfg, 1)))
+    storage.open_study(cfg, sampling.make_sampler(cfg, sampling.build_space(cfg, 1)))
     assert main(["report", str(tiny_config)]) == 2  # a study with no complete trial
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no complete trials" in err

@@ -6,8 +6,10 @@ import math
 
 import pandas as pd
 
-from study import regions, report_text, theory
-from study.report_text import fmt
+from study.core import theory
+from study.report import regions
+from study.report import text as report_text
+from study.report.text import fmt
 
 
 def test_fmt():

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from study import engine as E
-from study import reproduce as R
-from study import theory as T
-from study.claims_article import PUBLISHED, article_loop
-from study.claims_tutorials import C_START
 from study.cli import main
-from study.data import load_problem
+from study.core import engine as E
+from study.core import theory as T
+from study.core.data import load_problem
+from study.questions import reproduce as R
+from study.questions.claims_article import PUBLISHED, article_loop
+from study.questions.claims_tutorials import C_START
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from study import runner, sweep
-from study.config import StudyConfig
+from study.config.model import StudyConfig
+from study.sweep import loop as runner
+from study.sweep import storage
 
 SPACES = {
     "random": {"lr": {"low": 0.01, "high": 2.0, "log": True}, "epochs": 60,
@@ -37,7 +38,7 @@ def make(folder: Path, sampler: str) -> StudyConfig:
 
 
 def params(cfg: StudyConfig) -> list[tuple]:
-    done = sweep.load_study(cfg).get_trials(states=(TrialState.COMPLETE,))
+    done = storage.load_study(cfg).get_trials(states=(TrialState.COMPLETE,))
     return sorted(tuple(sorted(t.params.items())) for t in done)
 
 
@@ -46,7 +47,7 @@ def params(cfg: StudyConfig) -> list[tuple]:
 def test_an_interrupted_and_resumed_sweep_runs_the_same_parameters(tmp_path, monkeypatch,
                                                                    sampler, signals):
     whole = make(tmp_path / "whole", sampler)
-    runner.run_sweep(whole, progress=False, report=False)
+    runner.run_sweep(whole, progress=False)
 
     cut = make(tmp_path / "cut", sampler)
     real, calls = runner.engine.run, []
@@ -59,11 +60,11 @@ def test_an_interrupted_and_resumed_sweep_runs_the_same_parameters(tmp_path, mon
         return real(problem, trials)
 
     monkeypatch.setattr(runner.engine, "run", interrupted)
-    stopped = runner.run_sweep(cut, progress=False, report=False)
+    stopped = runner.run_sweep(cut, progress=False)
     assert stopped.interrupted and stopped.n_complete == (8 if signals == 1 else 4)
     monkeypatch.setattr(runner.engine, "run", real)
-    assert runner.run_sweep(cut, progress=False, report=False).n_complete == 12
+    assert runner.run_sweep(cut, progress=False).n_complete == 12
 
     assert params(cut) == params(whole) and len(set(params(whole))) == 12
-    failed = sweep.load_study(cut).get_trials(states=(TrialState.FAIL,))
+    failed = storage.load_study(cut).get_trials(states=(TrialState.FAIL,))
     assert len(failed) == (0 if signals == 1 else 4)  # each run again with its parameters

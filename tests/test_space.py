@@ -1,4 +1,4 @@
-"""study.space: search-space entries → SpaceSpec, every space rule (key path and message), and the
+"""study.config.space: search-space entries → SpaceSpec, every space rule (key path and message), and the
 start θ₀'s entries for a number of features. The full one-line messages, with the file and the
 ``search.space.`` prefix, are checked end to end in test_config.py."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from study.config.messages import Rule
+from study.config.space import SpaceSpec, init_space, parse_space
 from study.errors import ConfigError
-from study.messages import Rule
-from study.space import SpaceSpec, init_space, parse_space
 
 NAN, INF = float("nan"), float("inf")
 CONST = "must be a constant, a range {low, high} or {values: [...]}; got a list (write {values: "

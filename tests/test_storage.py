@@ -26,9 +26,12 @@ from stores import (
     write_study,
 )
 
-from study import reaper, runlog, storage, sweep, tracking
 from study.cli import main
+from study.core import engine
 from study.errors import StorageError
+from study.sweep import reaper, storage, summary
+from study.tracking import runlog
+from study.tracking import tracker as tracking
 
 
 @pytest.fixture
@@ -103,14 +106,14 @@ def test_an_mlflow_store_locked_past_the_retries_is_one_clear_line_and_nothing_i
         folder, capfd, monkeypatch):
     path = write_study(folder, n_trials=30, batch_size=5, epochs=40)
     monkeypatch.setattr(runlog, "RETRY_DELAYS", ())  # one attempt: MLflow's own 20 s wait
-    real, lockers = sweep.engine.run, []
+    real, lockers = engine.run, []
 
     def locking_run(problem, trials):  # the store locks while the third batch runs
         if len(lockers) < 3:
             lockers.append(hold_locks(25, folder / "mlflow.db") if len(lockers) == 2 else None)
         return real(problem, trials)
 
-    monkeypatch.setattr(sweep.engine, "run", locking_run)
+    monkeypatch.setattr(engine, "run", locking_run)
     assert main(["run", str(path), "--no-progress", "--no-report"]) == 2
     err = capfd.readouterr().err
     url = f"sqlite:///{folder / 'mlflow.db'}"
@@ -169,7 +172,7 @@ def assert_refused_and_readable(capsys, folder: Path, store: Path, path: Path,
     assert reason in err
     after = sorted(p.name for p in folder.iterdir()), sorted(p.name for p in store.iterdir())
     assert after == before
-    frame = sweep.trials_frame(config(path, *sets[1::2]))
+    frame = summary.trials_frame(config(path, *sets[1::2]))
     assert len(frame) == 4 and frame["mlflow_run_id"].notna().all()
 
 

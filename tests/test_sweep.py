@@ -16,10 +16,15 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
-from study import engine, runner, sweep, theory, tracking
-from study.config import StudyConfig
-from study.data import load_problem
+from study import api
+from study.config.model import StudyConfig
+from study.core import engine, theory
+from study.core.data import load_problem
 from study.errors import StorageError
+from study.sweep import loop as runner
+from study.sweep import objectives, sampling, storage
+from study.sweep.summary import format_summary, trials_frame
+from study.tracking import tracker as tracking
 
 N_POINTS = 30
 
@@ -67,12 +72,12 @@ def runs(cfg: StudyConfig) -> tuple[MlflowClient, list, list]:
     return client, parents, children
 
 
-def run(cfg: StudyConfig, **kwargs) -> sweep.SweepSummary:
-    return sweep.run_sweep(cfg, progress=False, report=False, **kwargs)
+def run(cfg: StudyConfig, **kwargs) -> summary.SweepSummary:
+    return api.run_sweep(cfg, progress=False, report=False, **kwargs)
 
 
 def complete(cfg: StudyConfig) -> list:
-    return sweep.load_study(cfg).get_trials(states=(TrialState.COMPLETE,))
+    return storage.load_study(cfg).get_trials(states=(TrialState.COMPLETE,))
 
 
 def test_one_parent_and_one_child_per_trial_with_history_params_and_metrics(make_cfg):
@@ -127,7 +132,7 @@ def test_one_parent_and_one_child_per_trial_with_history_params_and_metrics(make
     (ds,) = parent.inputs.dataset_inputs
     assert ds.dataset.name == "line" and str(cfg.data.path) in ds.dataset.source
 
-    frame = sweep.trials_frame(cfg)
+    frame = trials_frame(cfg)
     assert list(frame["trial"]) == list(range(10))
     assert set(frame["mlflow_run_id"]) == {c.info.run_id for c in children}
     by_run = {c.info.run_id: c for c in children}
@@ -151,14 +156,14 @@ def test_diverging_lr_is_a_result_with_finite_values_and_never_best(make_cfg):
     lr_max = theory.lr_max(load_problem(cfg.data.path), cfg.settings())
     assert 4.2 == pytest.approx(10 * lr_max, rel=0.01)
     summary = run(cfg)
-    frame = sweep.trials_frame(cfg)
+    frame = trials_frame(cfg)
     diverged = frame[frame["status"] == "diverged"]
     assert len(diverged) == 2 and set(diverged["lr"]) == {4.2}
-    assert (diverged["objective_dist_to_ols"] == sweep.DIVERGED_VALUE).all()
+    assert (diverged["objective_dist_to_ols"] == objectives.DIVERGED_VALUE).all()
     assert diverged["diverged_at"].notna().all()
     assert all(b["status"] != "diverged" for b in summary.best)
-    assert all(t.user_attrs["status"] != "diverged" for t in sweep.best_trials(
-        sweep.load_study(cfg)))
+    assert all(t.user_attrs["status"] != "diverged" for t in objectives.best_trials(
+        storage.load_study(cfg)))
 
     client, _, children = runs(cfg)
     for child in children:
@@ -228,7 +233,7 @@ def test_grid_stops_at_its_end_without_duplicates(make_cfg):
 
 def _interrupt_on_batch(monkeypatch, batch: int, signals: list[int]) -> None:
     """Send ``signals`` to this process when the engine starts batch number ``batch``."""
-    real = sweep.engine.run
+    real = engine.run
     calls = []
 
     def signalling_run(problem, trials):
@@ -238,7 +243,7 @@ def _interrupt_on_batch(monkeypatch, batch: int, signals: list[int]) -> None:
                 os.kill(os.getpid(), sig)
         return real(problem, trials)
 
-    monkeypatch.setattr(sweep.engine, "run", signalling_run)
+    monkeypatch.setattr(engine, "run", signalling_run)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
@@ -260,7 +265,7 @@ def test_a_second_signal_stops_at_once_and_the_lost_trials_run_again(make_cfg, m
     _interrupt_on_batch(monkeypatch, 2, [signal.SIGINT, signal.SIGINT])
     summary = run(cfg)
     assert summary.interrupted and summary.n_complete == 4
-    study = sweep.load_study(cfg)
+    study = storage.load_study(cfg)
     failed = study.get_trials(states=(TrialState.FAIL,))
     assert len(failed) == 4
     _, parents, children = runs(cfg)
@@ -303,15 +308,15 @@ def test_a_stop_right_after_the_storage_took_a_tell_keeps_the_trial_and_its_run(
 
 def test_trials_left_running_by_a_dead_process_are_failed_and_run_again(make_cfg):
     cfg = make_cfg(n_trials=3, batch_size=3)
-    sampler = sweep.make_sampler(cfg, sweep.build_space(cfg, 1))
-    study, _ = sweep.open_study(cfg, sampler)
+    sampler = sampling.make_sampler(cfg, sampling.build_space(cfg, 1))
+    study, _ = storage.open_study(cfg, sampler)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    stale = study.ask(sweep.build_space(cfg, 1).distributions)
+    stale = study.ask(sampling.build_space(cfg, 1).distributions)
     stale.set_user_attr("worker", f"{tracking.worker_id().rpartition(':')[0]}:{dead}")
     summary = run(cfg)
     assert any("dead worker" in n for n in summary.notes)
-    study = sweep.load_study(cfg)
+    study = storage.load_study(cfg)
     assert study.trials[stale.number].state == TrialState.FAIL
     done = complete(cfg)
     assert len(done) == 3
@@ -324,7 +329,7 @@ def test_trials_frame_is_tidy(make_cfg):
                                            {"metric": "epochs_to_param_tol", "tol": 0.01}],
                    sampler="nsga2")
     run(cfg)
-    frame = sweep.trials_frame(cfg)
+    frame = trials_frame(cfg)
     assert list(frame.columns) == [
         "trial", "lr", "epochs", "init_m", "init_b", "status", "final_m", "final_b",
         "final_cost", "initial_cost", "dist_to_ols", "cost_gap", "rel_cost_gap", "grad_norm",
@@ -336,7 +341,7 @@ def test_trials_frame_is_tidy(make_cfg):
     assert str(frame["epochs_to_param_tol_0.01"].dtype) == "Int64"
     reached = frame["epochs_to_param_tol_0.01"].notna()
     assert (frame.loc[~reached, "objective_epochs_to_param_tol_0.01"]
-            >= sweep.UNREACHED_VALUE).all()
+            >= objectives.UNREACHED_VALUE).all()
     assert (frame.loc[reached, "objective_epochs_to_param_tol_0.01"]
             == frame.loc[reached, "epochs_to_param_tol_0.01"].astype(float)).all()
 
@@ -346,7 +351,7 @@ def test_swept_settings_reach_the_engine(make_cfg):
              "cost": {"values": ["mse", "sse"]}}
     cfg = make_cfg(sampler="grid", n_trials=4, space=space)
     run(cfg)
-    frame = sweep.trials_frame(cfg)
+    frame = trials_frame(cfg)
     assert sorted(zip(frame["standardize"], frame["cost"], strict=True)) == [
         (False, "mse"), (False, "sse"), (True, "mse"), (True, "sse")]
     problem = load_problem(cfg.data.path)
@@ -364,12 +369,12 @@ def test_objective_values_are_finite_and_capped():
     objs = [Obj("final_cost"), Obj("epochs_to_cost_tol", tol=0.001), Obj("dist_to_ols",
                                                                         "maximize")]
     values = {"final_cost": 2.0, "epochs_to_cost_tol_0.001": None, "dist_to_ols": 1.0}
-    assert sweep.objective_values(values, "max_epochs", objs) == [2.0, sweep.UNREACHED_VALUE,
+    assert objectives.objective_values(values, "max_epochs", objs) == [2.0, objectives.UNREACHED_VALUE,
                                                                    1.0]
-    assert sweep.objective_values(values, "diverged", objs) == [
-        sweep.DIVERGED_VALUE, sweep.DIVERGED_VALUE, -sweep.DIVERGED_VALUE]
+    assert objectives.objective_values(values, "diverged", objs) == [
+        objectives.DIVERGED_VALUE, objectives.DIVERGED_VALUE, -objectives.DIVERGED_VALUE]
     values["final_cost"] = float("inf")
-    assert sweep.objective_values(values, "max_epochs", objs)[0] == sweep.DIVERGED_VALUE
+    assert objectives.objective_values(values, "max_epochs", objs)[0] == objectives.DIVERGED_VALUE
 
 
 def test_sqlite_storage_is_accepted(make_cfg, tmp_path):
@@ -377,8 +382,8 @@ def test_sqlite_storage_is_accepted(make_cfg, tmp_path):
     raw["tracking"] = {"storage": f"sqlite:///{tmp_path / 'optuna.db'}"}
     cfg = make_cfg(raw)
     assert run(cfg).n_complete == 3
-    storage = sweep.open_storage(cfg.tracking.storage)
-    assert isinstance(storage, optuna.storages.RDBStorage)
+    store = storage.open_storage(cfg.tracking.storage)
+    assert isinstance(store, optuna.storages.RDBStorage)
 
 
 def test_a_torn_journal_line_is_explained_with_its_repair(make_cfg):
@@ -395,25 +400,22 @@ def test_a_torn_journal_line_is_explained_with_its_repair(make_cfg):
     assert run(more).n_complete == 5
 
 
-def test_the_report_is_written_at_the_end_when_the_report_module_has_write_report(make_cfg):
-    report = pytest.importorskip("study.report")
-    if not callable(getattr(report, "write_report", None)):
-        pytest.skip("study.report has no write_report yet")
+def test_the_report_is_written_at_the_end_of_a_whole_sweep(make_cfg):
     cfg = make_cfg(n_trials=4)
-    summary = sweep.run_sweep(cfg, progress=False)
-    assert summary.report_path is not None and Path(summary.report_path).exists()
-    assert f"report: {summary.report_path}" in sweep.format_summary(summary)
-    assert sweep.run_sweep(cfg, progress=False, report=False).report_path is None
+    done = api.run_sweep(cfg, progress=False)
+    assert done.report_path is not None and Path(done.report_path).exists()
+    assert f"report: {done.report_path}" in format_summary(done)
+    assert api.run_sweep(cfg, progress=False, report=False).report_path is None
 
 
 def test_errors_raised_inside_the_optuna_storage_are_recognised(tmp_path):
-    storage = sweep.open_storage(str(tmp_path / "o.journal"))
+    store = storage.open_storage(str(tmp_path / "o.journal"))
     with pytest.raises(KeyError) as info:
-        storage.get_trial(12345)
-    assert sweep.raised_in_storage(info.value)
+        store.get_trial(12345)
+    assert storage.raised_in_storage(info.value)
     with pytest.raises(KeyError) as info:
         {}["x"]
-    assert not sweep.raised_in_storage(info.value)
+    assert not storage.raised_in_storage(info.value)
 
 
 def test_qmc_trials_are_the_scrambled_sobol_sequence_in_order(make_cfg):

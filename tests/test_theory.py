@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study import engine as E
-from study import theory as T
+from study.core import engine as E
+from study.core import theory as T
 
 
 def design(p):

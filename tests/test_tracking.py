@@ -17,9 +17,10 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import TEMPORARILY_UNAVAILABLE
 
-from study import engine, tracking
+from study.core import engine
+from study.core.problem import Problem
 from study.errors import StorageError
-from study.problem import Problem
+from study.tracking import tracker as tracking
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from stores import (
 )
 
 from study import api
-from study.workers import WorkerSpec
+from study.sweep.workers import WorkerSpec
 
 pytestmark = pytest.mark.slow
 
@@ -185,7 +185,7 @@ def test_a_worker_on_another_machine_killed_is_found_by_its_heartbeat(tmp_path):
     # a fourth worker, as if on another machine: its process id means nothing here, so only
     # its stopped heartbeat can tell the others that it died
     spec = WorkerSpec(cfg, parent.info.experiment_id, parent.info.run_id, 1, os.getpid(), 4)
-    remote = subprocess.Popen([sys.executable, "-m", "study.workers"], stdin=subprocess.PIPE,
+    remote = subprocess.Popen([sys.executable, "-m", "study.sweep.workers"], stdin=subprocess.PIPE,
                               stderr=subprocess.PIPE, cwd=tmp_path,
                               env={**os.environ, "PYTHONPATH": str(ROOT),
                                    "STUDY_WORKER_HOST": "elsewhere"})

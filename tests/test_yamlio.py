@@ -1,4 +1,4 @@
-"""study.yamlio: YAML 1.2 numbers and booleans, file:line:col errors, and a dump that reads back."""
+"""study.config.yamlio: YAML 1.2 numbers and booleans, file:line:col errors, and a dump that reads back."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from study.config.yamlio import dump_yaml, parse_yaml
 from study.errors import ConfigError
-from study.yamlio import dump_yaml, parse_yaml
 
 
 def test_yaml_12_numbers_and_booleans():

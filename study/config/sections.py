@@ -1,0 +1,234 @@
+"""The config's sections as frozen pydantic models: ``data``, ``algorithm``, the search's
+objectives, ``tracking`` and ``report`` (the search section and the whole study are in
+:mod:`study.config.model`, the search space in :mod:`study.config.space`).
+
+Scalars are strict: ints must be ints (not ``10.5``, ``"10"`` or ``true``), a float accepts an int,
+bools are not numbers, and ``.nan``/``.inf`` are refused everywhere. ``data.path`` is relative to
+the config file's folder (inputs travel with the config); ``tracking.*`` and ``report.dir`` are
+relative to the working directory (outputs land where the command runs).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Strict,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from study.config.messages import Rule, show
+from study.core.engine import COSTS, LINE_SEARCHES, OPTIMIZERS, UPDATES, Settings
+
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+Bool = Annotated[bool, Strict()]
+Text = Annotated[str, Strict()]
+Column = Annotated[str, Strict(), Field(min_length=1)] | Annotated[int, Strict(), Field(ge=0)]
+Tolerance = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
+StopTol = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)] | None
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+NEDRICH_HINT = ("the article's data lives at ../shared/data/nedrich/data.csv relative to the "
+                "project root")
+
+
+class Model(BaseModel):
+    """Base of every section: unknown keys are errors, validated objects never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_DEFAULT = Settings()
+
+
+class DataConfig(Model):
+    """Where the data is and which columns to fit."""
+
+    path: Path = Field(description="CSV file, relative to the config file's folder")
+    x: tuple[Column, ...] | None = Field(None, description="feature columns: names or 0-based "
+                                         "positions; null = every column but y")
+    y: Column | None = Field(None, description="target column: name or position; null = last")
+    _sha256: str = PrivateAttr("")
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _resolve(cls, value: Any, info: ValidationInfo) -> Path:
+        if not isinstance(value, str) or not value:
+            raise Rule((), f"must be a file path; got {show(value)}").pydantic()
+        base = Path((info.context or {}).get("base_dir") or Path.cwd())
+        path = (base / Path(value).expanduser()).resolve()
+        if not path.is_file():
+            what = "is a folder, not a file" if path.is_dir() else "no such file"
+            raise Rule((), f"must name an existing CSV file; got {value!r} ({what}: {path}); "
+                           + NEDRICH_HINT).pydantic()
+        return path
+
+    @field_validator("x", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str | int) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _digest(self) -> DataConfig:
+        from study.core.data import file_digest
+
+        try:
+            self._sha256 = file_digest(self.path)  # the data as it was when the config was read
+        except OSError as exc:
+            raise Rule(("path",), f"cannot be read: {exc.strerror}; got {str(self.path)!r}"
+                       ).pydantic() from None
+        return self
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the data file's bytes when the config was validated."""
+        return self._sha256
+
+
+class AlgorithmConfig(Model):
+    """Every engine setting; defaults are :class:`study.core.engine.Settings`'s."""
+
+    cost: Literal[COSTS] = Field(_DEFAULT.cost, description="mse | half_mse | sse")
+    update: Literal[tuple(UPDATES)] = Field(_DEFAULT.update, description="simultaneous | "
+                                            "sequential (m first, then b from the new m)")
+    optimizer: Literal[tuple(OPTIMIZERS)] = Field(_DEFAULT.optimizer,
+                                                  description="gd | momentum | minibatch | "
+                                                  "line_search")
+    momentum: Annotated[float, Strict(), Field(ge=0, lt=1, allow_inf_nan=False)] = Field(
+        _DEFAULT.momentum, description="heavy-ball beta, 0 <= beta < 1")
+    batch_size: Annotated[int, Strict(), Field(ge=1)] = Field(_DEFAULT.batch_size,
+                                                              description="minibatch size")
+    line_search: Literal[tuple(LINE_SEARCHES)] = Field(_DEFAULT.line_search,
+                                                       description="backtracking | exact")
+    armijo: Annotated[float, Strict(), Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
+        _DEFAULT.armijo, description="Armijo sufficient-decrease constant, in (0, 1)")
+    shrink: Annotated[float, Strict(), Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
+        _DEFAULT.shrink, description="backtracking step factor, in (0, 1)")
+    standardize: Bool = Field(_DEFAULT.standardize, description="run GD on z-scored features")
+    tol_cost_change: StopTol = Field(_DEFAULT.tol_cost_change,
+                                     description="stop when |ΔJ| <= this (null: never)")
+    tol_grad: StopTol = Field(_DEFAULT.tol_grad, description="stop when ‖∇J‖ <= this")
+    tol_param: StopTol = Field(_DEFAULT.tol_param, description="stop when ‖θ − θ*‖ <= this")
+    divergence_factor: Annotated[float, Strict(), Field(gt=1, allow_inf_nan=False)] = Field(
+        _DEFAULT.divergence_factor, description="diverged when J > factor × initial J")
+    history_points: Annotated[int, Strict(), Field(ge=2, le=1000)] = Field(
+        _DEFAULT.history_points, description="cost-curve points kept per trial")
+    history_dense: Annotated[int, Strict(), Field(ge=0, le=1000)] = Field(
+        _DEFAULT.history_dense, description="first epochs kept one by one")
+    param_tols: tuple[Tolerance, ...] = Field(_DEFAULT.param_tols, min_length=1,
+                                              description="first epoch with ‖θ − θ*‖ <= t kept")
+    cost_tols: tuple[Tolerance, ...] = Field(_DEFAULT.cost_tols, min_length=1,
+                                             description="first epoch with J − J* <= t kept")
+    record_path: Bool = Field(_DEFAULT.record_path, description="keep θ at history points")
+    seed: Annotated[int, Strict(), Field(ge=0)] = Field(_DEFAULT.seed,
+                                                        description="minibatch shuffling seed")
+
+    @field_validator("param_tols", "cost_tols")
+    @classmethod
+    def _distinct(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if len(set(value)) != len(value):
+            raise Rule((), f"must not repeat a tolerance; got {list(value)}").pydantic()
+        return value
+
+
+METRICS = ("final_cost", "dist_to_ols", "cost_gap", "rel_cost_gap", "epochs_to_param_tol",
+           "epochs_to_cost_tol")
+
+
+class Objective(Model):
+    """One value Optuna optimizes."""
+
+    metric: Literal[METRICS] = Field(description=" | ".join(METRICS))
+    direction: Literal["minimize", "maximize"] = Field("minimize", description="minimize | "
+                                                       "maximize")
+    tol: Tolerance | None = Field(None, description="for epochs_to_*: one of algorithm."
+                                  "param_tols / cost_tols")
+
+    @model_validator(mode="after")
+    def _tol_fits_metric(self) -> Objective:
+        if self.metric.startswith("epochs_to_") and self.tol is None:
+            raise Rule(("tol",), f"is required for metric {self.metric}").pydantic()
+        if not self.metric.startswith("epochs_to_") and self.tol is not None:
+            raise Rule(("tol",), f"is only for epochs_to_* metrics; got {show(self.tol)} "
+                                 f"with metric {self.metric}").pydantic()
+        return self
+
+    @property
+    def name(self) -> str:
+        """``dist_to_ols``, or ``epochs_to_param_tol_0.01`` for a metric with a tolerance."""
+        return self.metric if self.tol is None else f"{self.metric}_{self.tol!r}"
+
+
+class TrackingConfig(Model):
+    """Where runs and trials are stored (relative paths: to the working directory)."""
+
+    mlflow_uri: Text = Field(description="MLflow tracking URI; default sqlite:///<cwd>/mlflow.db")
+    storage: Text = Field(description="Optuna storage: a journal file path (default "
+                          "<cwd>/optuna.journal) or a URL (sqlite:///…, postgresql://…)")
+
+    @field_validator("mlflow_uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        if not re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", value):
+            raise Rule((), "must be a URI such as sqlite:///mlflow.db or http://host:5000; got "
+                           f"{show(value)}").pydantic()
+        return value
+
+
+class ReportConfig(Model):
+    """Where the report goes and what counts as converged."""
+
+    dir: Path = Field(description="report folder; default <cwd>/reports/<name>/")
+    dist_tol: Tolerance = Field(0.01, description="converged when dist_to_ols <= this")
+
+
+def fill_outputs(data: dict, cwd: Path) -> dict:
+    """A raw config with empty sections made ``{}`` and the output locations' defaults filled
+    in, relative ones made absolute against the working directory ``cwd``."""
+    for section in ("algorithm", "tracking", "report"):
+        if data.get(section) is None:
+            data[section] = {}
+    tracking = data["tracking"]
+    if isinstance(tracking, Mapping):
+        tracking = data["tracking"] = dict(tracking)
+        uri = tracking.get("mlflow_uri")
+        if uri is None:
+            tracking["mlflow_uri"] = f"sqlite:///{cwd / 'mlflow.db'}"
+        elif isinstance(uri, str):
+            tracking["mlflow_uri"] = _absolute_sqlite(uri, cwd)
+        storage = tracking.get("storage")
+        if storage is None:
+            tracking["storage"] = str(cwd / "optuna.journal")
+        elif isinstance(storage, str) and storage:
+            tracking["storage"] = (_absolute_sqlite(storage, cwd) if "://" in storage
+                                   else str(cwd / Path(storage).expanduser()))
+    report = data["report"]
+    if isinstance(report, Mapping):
+        report = data["report"] = dict(report)
+        name = data.get("name")
+        folder = report.get("dir")
+        if folder is None:
+            safe = isinstance(name, str) and STUDY_NAME.fullmatch(name)
+            report["dir"] = cwd / "reports" / (name if safe else "study")
+        elif isinstance(folder, str) and folder:
+            report["dir"] = cwd / Path(folder).expanduser()
+    return data
+
+
+def _absolute_sqlite(uri: str, cwd: Path) -> str:
+    """A relative sqlite URI (``sqlite:///runs/m.db``) made absolute against ``cwd``; absolute,
+    in-memory and other URIs unchanged."""
+    prefix = "sqlite:///"
+    file = uri.removeprefix(prefix)
+    if uri.startswith(prefix) and file and not file.startswith(("/", ":memory:")):
+        return prefix + str(cwd / file)
+    return uri

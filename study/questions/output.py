@@ -1,0 +1,301 @@
+"""The answer of ``study iterations`` as output: one JSON object, the plain-text report (the why,
+the table of first epochs, the article's claims) and the data the figure draws.
+
+Only formatting: every number comes from the :class:`study.questions.iterations.Answer`.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+import numpy as np
+
+from study.questions.explain import criterion_text
+from study.questions.iterations import Answer, Method, Target
+
+# ── JSON ────────────────────────────────────────────────────────────────────────────────────
+
+
+def _clean(value):
+    """JSON-safe: numpy scalars to Python, non-finite floats to null."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
+def _params(names: Sequence[str], theta: Sequence[float]) -> dict:
+    if len(names) == 2:
+        return {"m": float(theta[0]), "b": float(theta[1])}
+    return {"w": [float(v) for v in theta[:-1]], "b": float(theta[-1])}
+
+
+def _ratio(t: Target) -> float | None:
+    if t.measured_epochs is None or t.predicted_epochs is None:
+        return None
+    if t.predicted_epochs == 0:
+        return 1.0 if t.measured_epochs == 0 else None
+    return t.measured_epochs / t.predicted_epochs
+
+
+def to_json(a: Answer) -> dict:
+    """The answer as one JSON-ready object (keys documented in ``study iterations --help``)."""
+    runs = []
+    for r in a.runs:
+        m = r.method
+        runs.append({
+            "method": m.name, "label": m.label, "lr": m.lr,
+            # init_m is the slope (one feature) or the list of weights (several)
+            "init_m": r.init[0] if len(r.init) == 2 else list(r.init[:-1]),
+            "init_b": r.init[-1],
+            **({"beta": m.settings.momentum} if m.settings.optimizer == "momentum" else {}),
+            "standardize": m.settings.standardize, "prediction": m.prediction,
+            "status": r.status, "epochs_run": r.epochs_run, "diverged_at": r.diverged_at,
+            "final": _params(a.param_names, r.theta), "dist_to_ols": r.dist_to_ols,
+            "rel_cost_gap": r.rel_cost_gap,
+            "targets": [{"criterion": t.criterion, "tol": t.tol,
+                         "measured_epochs": t.measured_epochs,
+                         "predicted_epochs": t.predicted_epochs, "ratio": _ratio(t)}
+                        for t in r.targets],
+        })
+    return _clean({
+        "data": a.source, "n": a.n, "cost": a.cost, "lam_min": a.lam_min, "lam_max": a.lam_max,
+        "condition_number": a.condition_number, "lr_max": a.lr_max,
+        "ols": {**_params(a.param_names, a.ols_theta), "cost": a.ols_cost},
+        "max_epochs": a.max_epochs, "param_tols": list(a.param_tols),
+        "cost_tols": list(a.cost_tols), "runs": runs, "why": a.why, "claims": a.claims,
+    })
+
+
+# ── text ────────────────────────────────────────────────────────────────────────────────────
+
+SHORT_NAMES = {"largest_stable_lr": "0.99·lr_max", "best_lr": "best lr", "standardized":
+               "standardized", "momentum": "momentum", "exact_line_search": "exact LS",
+               "backtracking_line_search": "backtrack LS"}
+
+
+def short_name(method: Method, gd: str = "gd") -> str:
+    """A method's name in the table and the legend: ``gd lr 0.0001`` for plain GD."""
+    return f"{gd} lr {method.lr:g}" if method.name == "gd" else SHORT_NAMES[method.name]
+
+
+def epochs_text(value: int | None) -> str:
+    return "—" if value is None else f"{value:,}"
+
+
+def start_text(s: Sequence[float]) -> str:
+    return "(" + ", ".join(f"{v:g}" for v in s) + ")"
+
+
+def _table(a: Answer) -> list[str]:
+    targets = [("param", t) for t in a.param_tols] + [("cost", t) for t in a.cost_tols]
+    w, left = 10, 34
+    lines = [" " * left + "‖θ − θ*‖ ≤".center(w * len(a.param_tols))
+             + "(J − J*)/J* ≤".center(w * len(a.cost_tols)) + f"{'stopped':>12}",
+             f"{'start':<10}{'method':<14}{'':<10}" + "".join(f"{t:>{w}g}" for _, t in targets)
+             + f"{'at epoch':>12}"]
+    for start in a.starts:
+        first = True
+        for r in (r for r in a.runs if r.init == start):
+            name = short_name(r.method)
+            stop = (f"diverged {r.diverged_at:,}" if r.status == "diverged" else
+                    "cap" if r.status == "max_epochs" else f"{r.epochs_run:,}")
+            cells = [r.target(k, t) for k, t in targets]
+            lines.append(f"{start_text(start) if first else '':<10}{name:<14}{'measured':<10}"
+                         + "".join(f"{epochs_text(c.measured_epochs):>{w}}" for c in cells)
+                         + f"{stop:>12}")
+            first = False
+            if r.status == "diverged" and r.method.lr >= a.lr_max:
+                lines.append(" " * 24 + f"{'predicted':<10}diverges: lr ≥ lr_max")
+                continue
+            if r.method.prediction == "none":
+                continue
+            label = "bound ≤" if r.method.prediction == "upper bound" else "predicted"
+            lines.append(" " * 24 + f"{label:<10}"
+                         + "".join(f"{epochs_text(c.predicted_epochs):>{w}}" for c in cells))
+            if r.method.prediction == "exact":
+                ratios = [_ratio(c) for c in cells]
+                lines.append(" " * 24 + f"{'ratio':<10}" + "".join(
+                    f"{'—' if q is None else f'{q:.4f}':>{w}}" for q in ratios))
+    return lines
+
+
+def _legend(a: Answer) -> list[str]:
+    seen, out = set(), []
+    for r in a.runs:
+        if r.method.name != "gd" and r.method.name not in seen:
+            seen.add(r.method.name)
+            out.append(f"  {SHORT_NAMES[r.method.name]:<14}{r.method.label}")
+    out.append("  measured: first epoch reached by iterating the engine; predicted: theory's "
+               "exact modal form;")
+    out.append("  bound: Kantorovich upper bound (exact line search); backtracking has no "
+               "prediction. — = not reached by the cap.")
+    return out
+
+
+def _why(a: Answer) -> list[str]:
+    w = a.why
+    out = ["Why it takes so long",
+           f"  Hessian of J: λ_min = {a.lam_min:.6g}, λ_max = {a.lam_max:.6g}, condition number "
+           f"κ = λ_max/λ_min = {a.condition_number:,.0f}",
+           f"  lr_max = 2/λ_max = {a.lr_max:.6g}: any larger learning rate diverges",
+           f"  slow direction {w['slow_direction_text']}"]
+    for tc in w["time_constants"]:
+        if tc["epochs"] is None:
+            out.append(f"  lr {tc['lr']:g} ≥ lr_max: no time constant, the steep direction "
+                       "grows")
+        else:
+            out.append(f"  at lr {tc['lr']:g} the slow direction shrinks by (1 − lr·λ_min) per "
+                       f"epoch: time constant 1/(lr·λ_min) = {tc['epochs']:,.0f} epochs per "
+                       "factor e")
+    comps = ", ".join(f"{start_text(s['init'])}: {abs(s['slow_component']):.3g}"
+                      for s in w["starts"])
+    out.append(f"  each start's distance along the slow direction sets the time: {comps}")
+    ex = w.get("example")
+    out.append(f"  cost-close is not parameters-close: (J − J*)/J* ≤ {w['cost_tol']:g} still "
+               f"allows ‖θ − θ*‖ = {w['dist_allowed_at_cost_tol']:.3g} along the slow "
+               f"direction (½·λ_min·δ² = {w['cost_tol']:g}·J*)")
+    if ex and ex["cost_epoch"] is not None:
+        out.append(f"  e.g. lr {ex['lr']:g} from {start_text(ex['init'])}: (J − J*)/J* ≤ "
+                   f"{ex['cost_tol']:g} at epoch {epochs_text(ex['cost_epoch'])}, where "
+                   f"‖θ − θ*‖ is still {ex['dist_at_cost_epoch']:.3g}; ‖θ − θ*‖ ≤ "
+                   f"{ex['param_tol']:g} only at epoch {epochs_text(ex['param_epoch'])}")
+    return out
+
+
+def _worst(method: dict, criterion: dict) -> str:
+    """A line-search claim method's worst epochs (over the starts) under one criterion."""
+    hit = next(c for c in method["criteria"]
+               if (c["criterion"], c["tol"]) == (criterion["criterion"], criterion["tol"]))
+    return epochs_text(hit["worst_epochs"])
+
+
+def line_search_verdicts(claim: dict) -> list[str]:
+    """One sentence per line-search method: under which criteria "about 50" holds."""
+    gd = claim["methods"][0]
+    out = []
+    for m in claim["methods"][1:]:
+        holds = m["holds_under"]
+        fails = [c for c in m["criteria"] if criterion_text(c["criterion"], c["tol"]) not in holds]
+        name = m["label"]
+        if not fails:
+            tight = min(c["tol"] for c in m["criteria"] if c["criterion"] == "param")
+            out.append(f"{name}: holds under every criterion checked, down to "
+                       f"{criterion_text('param', tight)} (at most "
+                       f"{max(c['worst_epochs'] for c in m['criteria'])} epochs from every "
+                       "start)")
+            continue
+        # the loosest criterion of each kind that fails, next to plain GD's epochs for it
+        shown = [max((c for c in fails if c["criterion"] == kind), default=None,
+                     key=lambda c: c["tol"]) for kind in ("cost", "param")]
+        parts = [f"{criterion_text(c['criterion'], c['tol'])} needs {_worst(m, c)} epochs "
+                 f"(plain GD at lr {gd['lr']:g}: {_worst(gd, c)})" for c in shown if c is not None]
+        if holds:
+            loosest = next(c for c in m["criteria"]
+                           if criterion_text(c["criterion"], c["tol"]) == holds[0])
+            head = (f"holds only for {', '.join(holds)} (at most {_worst(m, loosest)} epochs "
+                    f"from every start; plain GD: {_worst(gd, loosest)})")
+        else:
+            head = "does not hold for any criterion checked"
+        out.append(f"{name}: {head}; " + "; ".join(parts))
+    ws = claim["worst_start"]
+    out.append(f"exact line search is this fast only from these starts: in 2-D its zigzag "
+               f"speed depends on the start, and from {start_text(round(v, 4) for v in ws['init'])}"
+               f" (as far from θ* as the first start) ‖θ − θ*‖ ≤ 0.01 takes "
+               f"{epochs_text(ws['param_epoch'])} epochs")
+    return out
+
+
+def _claims(a: Answer) -> list[str]:
+    c = a.claims
+    if not c:
+        return []
+    t, s2, mil, st = c["text_lr"], c["text_2000"], c["million"], c["start"]
+    verdict = "converges" if t["converges"] else (
+        f"does NOT converge: lr_max = {t['lr_max']:.6g} < {t['lr']:g}; the steep direction "
+        f"grows ×{t['growth_per_epoch']:.3f} per epoch; diverged at epoch {t['diverged_at']}")
+    out = ["The article's claims, checked on this data",
+           f"  lr {t['lr']:g} (the text's) from {start_text(t['init'])}: {verdict}",
+           f"  {s2['epochs']:,} epochs at lr {s2['lr']:g} from {start_text(s2['init'])}: "
+           f"m = {s2['m']:.5f}, b = {s2['b']:.5f}, ‖θ − θ*‖ = {s2['dist_to_ols']:.4g}, "
+           f"(J − J*)/J* = {s2['rel_cost_gap']:.3g}",
+           f"  {mil['epochs']:,} epochs at lr {mil['lr']:g} from {start_text(mil['init'])}: "
+           f"m = {mil['m']:.5f}, b = {mil['b']:.5f}, ‖θ − θ*‖ = {mil['dist_to_ols']:.3g}"]
+    if st["all_converged"]:
+        tols = sorted(st["epochs"][0]["param_epochs"], reverse=True)[-2:]
+        times = "; ".join(" / ".join(epochs_text(e["param_epochs"][t]) for t in tols)
+                          + (" epochs" if i == 0 else "") + f" from {start_text(e['init'])}"
+                          for i, e in enumerate(st["epochs"]))
+        out.append(f"  the start does not change the limit (the cost is convex with one "
+                   f"minimum): from every start GD ends within {st['param_tol']:g} of the same "
+                   f"θ*; it changes the time: ‖θ − θ*‖ ≤ {' / '.join(f'{t:g}' for t in tols)} "
+                   f"after {times}")
+    out.append(f"  line search \"about 50 iterations instead of thousands\" (read as ≤ "
+               f"{c['line_search']['threshold_epochs']} epochs):")
+    out += [f"    {v}" for v in line_search_verdicts(c["line_search"])]
+    return out
+
+
+def _wrap(lines: list[str], width: int = 100) -> list[str]:
+    """Wrap indented prose lines, continuing two spaces deeper."""
+    out = []
+    for line in lines:
+        indent = len(line) - len(line.lstrip(" "))
+        out += textwrap.wrap(line.lstrip(" "), width, initial_indent=" " * indent,
+                             subsequent_indent=" " * (indent + 2), break_on_hyphens=False,
+                             break_long_words=False) or [""]
+    return out
+
+
+def format_answer(a: Answer) -> str:
+    """The command's plain-text output."""
+    names = a.param_names
+    ols = ", ".join(f"{n}* = {v:.6g}" for n, v in zip(names, a.ols_theta, strict=True))
+    out = [f"How many epochs gradient descent needs on {a.source} ({a.n} points, cost "
+           f"{a.cost})",
+           f"OLS optimum θ*: {ols}; J* = {a.ols_cost:.6g}", ""]
+    out += [*_wrap(_why(a)), ""]
+    out.append(f"First epoch at which each target is reached (cap {a.max_epochs:,} epochs)")
+    out += [*_table(a), *_legend(a), ""]
+    out += _wrap(_claims(a))
+    return "\n".join(out).rstrip() + "\n"
+
+
+# ── figure data ─────────────────────────────────────────────────────────────────────────────
+
+
+def figure_data(a: Answer) -> dict:
+    """What the figure draws: plain GD from every start, the cures from the first start, the
+    tolerance lines, and the epochs at which runs diverged (epoch 0 cannot sit on a log axis,
+    so every series starts at epoch 1)."""
+    series = []
+    tight = min(a.param_tols)
+    for r in a.runs:
+        if r.method.name != "gd" and r.init != a.starts[0]:
+            continue
+        keep = r.history_epoch >= 1
+        name = short_name(r.method, gd="GD")
+        hit = r.target("param", tight).measured_epochs
+        done = (f"diverged at epoch {r.diverged_at}" if r.status == "diverged" else
+                f"‖θ − θ*‖ ≤ {tight:g} at epoch {epochs_text(hit)}" if hit is not None else
+                f"‖θ − θ*‖ > {tight:g} at epoch {a.max_epochs:,}")
+        series.append({"label": f"{name} from {start_text(r.init)}: {done}",
+                       "method": r.method.name, "lr": r.method.lr, "init": r.init,
+                       "epoch": r.history_epoch[keep], "dist": r.history_dist[keep],
+                       "rel_gap": r.history_rel_gap[keep], "diverged_at": r.diverged_at})
+    series.sort(key=lambda s: s["method"] != "gd")  # stable: plain GD first, then the cures
+    note = None
+    ex = a.why.get("example")
+    if ex and ex["cost_epoch"] is not None:
+        note = {"epoch": ex["cost_epoch"], "rel_gap": ex["cost_tol"],
+                "text": f"GD lr {ex['lr']:g} from {start_text(ex['init'])}: (J − J*)/J* ≤ "
+                        f"{ex['cost_tol']:g} at epoch {epochs_text(ex['cost_epoch'])},"
+                        f"\nyet (m, b) is still {ex['dist_at_cost_epoch']:.2g} from θ* there"}
+    return {"series": series, "param_tols": a.param_tols, "cost_tols": a.cost_tols,
+            "max_epochs": a.max_epochs, "source": a.source, "note": note}

@@ -1,0 +1,68 @@
+"""The study's answer: where gradient descent converges, where it diverges, and why.
+
+From the complete trials of a sweep :func:`build_report` writes, under one folder:
+
+1. ``trials.csv`` and ``trials.parquet``: the trials table, each trial with its measured region
+   and theory's prediction (:mod:`study.report.regions`);
+2. ``figures/*.png``: plot data computed first (:mod:`study.report.figures`), drawn second
+   (:mod:`study.report.drawing`);
+3. ``report.md`` and one self-contained ``report.html`` (:mod:`study.report.document`) whose conclusion
+   is written from the numbers (:mod:`study.report.text`);
+4. ``summary.json``: the region table and theory's figures per settings group.
+
+:func:`study.api.write_report` does this for a config's study and logs the folder to its MLflow
+run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from study.core.problem import Problem
+from study.errors import StudyError
+from study.report.document import report_blocks, to_html, to_markdown
+from study.report.figures import figure_data
+from study.report.regions import (
+    agreement,
+    group_settings,
+    region_summary,
+    settings_groups,
+    theory_facts,
+    trials_table,
+)
+from study.report.spec import ReportSpec, spec_from_config
+
+
+def build_report(cfg: Any, problem: Problem, trials: pd.DataFrame, out_dir: str | Path) -> Path:
+    """Write trials.csv/.parquet, summary.json, figures/*.png, report.md and report.html under
+    ``out_dir`` from the complete trials; ``cfg`` is a StudyConfig or a :class:`ReportSpec`.
+    Returns the path of report.html."""
+    from study.report import drawing  # matplotlib is loaded only when drawing
+
+    spec = cfg if isinstance(cfg, ReportSpec) else spec_from_config(cfg)
+    if trials is None or len(trials) == 0:
+        raise StudyError(f"study {spec.name!r} has no complete trials yet: nothing to report")
+    out = Path(out_dir)
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    table = trials_table(problem, trials, spec)
+    summary = region_summary(table)
+    table.to_csv(out / "trials.csv", index=False)
+    table.to_parquet(out / "trials.parquet", index=False)
+    data = figure_data(problem, table, spec)
+    images = drawing.save_figures(data, out / "figures", spec.dist_tol, spec.name)
+    blocks = report_blocks(problem, table, summary, spec, images, data["frontier_table"])
+    (out / "report.md").write_text(to_markdown(blocks, out), encoding="utf-8")
+    (out / "report.html").write_text(to_html(blocks, f"Study report: {spec.name}"),
+                                     encoding="utf-8")
+    doc = {"name": spec.name, "dist_tol": spec.dist_tol, "trials": len(table),
+           "agreement": agreement(table)[0],
+           "regions": json.loads(summary.to_json(orient="records")),
+           "theory": [{"group": label, **theory_facts(problem, group_settings(part, spec.settings))}
+                      for label, part in settings_groups(table)]}
+    (out / "summary.json").write_text(json.dumps(doc, indent=2, default=str) + "\n",
+                                      encoding="utf-8")
+    return out / "report.html"

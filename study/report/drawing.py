@@ -1,0 +1,321 @@
+"""The report's figures drawn from their plot data (:mod:`study.report.figures`).
+
+Each ``draw_*`` function turns plot data into a matplotlib :class:`~matplotlib.figure.Figure`
+with the Agg canvas (no pyplot, no global state), so figures can be inspected through their axes
+and artists; :func:`save_figures` writes them as PNG. Diverged trials are red ✕ throughout.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import LogNorm, Normalize
+from matplotlib.figure import Figure
+
+from study.report.canvas import (
+    COLORS,
+    MARKERS,
+    edge_line,
+    epoch_limits,
+    figure_legend,
+    lr_limits,
+    new_figure,
+    wrap,
+)
+from study.report.figures import log_scale
+from study.report.regions import REGIONS
+
+CAPTIONS = {
+    "data": "The data set with its least-squares (OLS) line and the final lines of two trials.",
+    "regions": "Where gradient descent converges: each trial by learning rate and epoch budget. "
+               "Theory's edge of stability (dashed) and its convergence frontier (solid: trials "
+               "above the curve should reach the OLS line).",
+    "distance": "How far from the OLS line each trial ended (colour: log10 ‖θ − θ*‖).",
+    "cost": "Cost curves of representative trials (solid: measured; dashed: theory).",
+    "contour": "The cost surface over (m, b) with GD paths: the long, flat valley.",
+    "axes": "The objective against each swept setting, one point per trial.",
+    "pareto": "Trade-off between the first two objectives; the Pareto front in black.",
+}
+
+
+def draw_regions(panels: list[dict], dist_tol: float, name: str = "") -> Figure:
+    """(a) Region map: lr × epochs (log-log), one panel per facet, shared axes. The epoch axis
+    reaches the fewest epochs theory says convergence needs, so the frontier shows how far the
+    budgets fell short."""
+    fig, axes = new_figure(len(panels), 6.2, 4.6, ncols=3 if len(panels) > 4 else 2)
+    xlim, ylim = lr_limits(panels), epoch_limits(panels)
+    for ax, panel in zip(axes, panels, strict=True):
+        pts, front = panel["points"], panel["frontier"]
+        for region in REGIONS:
+            sel = pts[pts["region"] == region]
+            ax.scatter(sel["lr"], sel["epochs"], marker=MARKERS[region], c=COLORS[region],
+                       s=46 if region == "diverged" else 30, alpha=0.85, linewidths=1.6
+                       if region == "diverged" else 0, label=f"measured: {region}")
+        odd = pts[pts["agrees"].eq(False).fillna(False).astype(bool)]
+        if len(odd):
+            ax.scatter(odd["lr"], odd["epochs"], s=120, facecolors="none", edgecolors="black",
+                       linewidths=0.9, label="measured ≠ theory's prediction")
+        medians = []
+        for start, curve in front.groupby("start", sort=False):
+            if start.startswith("median"):
+                medians.append(start)
+            ax.plot(curve["lr"], curve["epochs_needed"], color="#555555", linewidth=1.8,
+                    label="theory: epochs needed to converge from the "
+                          + ("median start" if medians else "panel's start"))
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(*xlim)
+        ax.set_ylim(*ylim)
+        ax.set_xlabel("learning rate lr (log scale)")
+        ax.set_ylabel("epoch budget (epochs, log scale)")
+        counts = pts["region"].value_counts()
+        ax.set_title((f"{wrap(panel['title'])}\n" if panel["title"] else "") + ", ".join(
+            f"{int(counts.get(r, 0))} {r}" for r in REGIONS)
+            + "".join(f"\n{wrap('frontier from the ' + m)}" for m in medians), fontsize=9)
+        edge_line(ax, panel["lr_max"])
+        ax.grid(True, which="major", alpha=0.3)
+    fig.suptitle(f"{name + ': ' if name else ''}where gradient descent converges\n"
+                 f"(converged: ‖θ − θ*‖ ≤ {dist_tol:g} at the end of the epoch budget)")
+    figure_legend(fig, axes)
+    return fig
+
+
+def draw_distance(panels: list[dict], dist_tol: float | None = None) -> Figure:
+    """(b) log10 ‖θ − θ*‖ over lr × epochs (and lr × start distance when starts vary within
+    a panel), one colour scale for all panels."""
+    layout = [(p, y) for p in panels for y in (("epochs", "start_distance") if p["starts_vary"]
+                                               else ("epochs",))]
+    fig, axes = new_figure(len(layout), 5.6, 4.3, ncols=3 if len(layout) > 4 else 2)
+    stable = pd.concat([p["points"] for p in panels])
+    stable = stable[stable["region"] != "diverged"]["log10_dist"]
+    norm = Normalize(float(stable.min()), float(stable.max())) if len(stable) else Normalize()
+    for ax, (panel, ycol) in zip(axes, layout, strict=True):
+        pts = panel["points"]
+        ok, bad = pts[pts["region"] != "diverged"], pts[pts["region"] == "diverged"]
+        ax.scatter(ok["lr"], ok[ycol], c=ok["log10_dist"], cmap="viridis", norm=norm, s=34)
+        ax.scatter(bad["lr"], bad[ycol], marker="x", c=COLORS["diverged"], s=46, linewidths=1.6,
+                   label="diverged")
+        ax.set_xscale("log")
+        ax.set_xlim(*lr_limits(panels))
+        if log_scale(pts[ycol], 1.0):
+            ax.set_yscale("log")
+        ax.set_xlabel("learning rate lr (log scale)")
+        ax.set_ylabel("epoch budget (epochs)" if ycol == "epochs"
+                      else "start distance ‖θ₀ − θ*‖ (parameter units)")
+        ax.set_title(wrap(panel["title"]), fontsize=9)
+        edge_line(ax, panel["lr_max"])
+    label = "log10 ‖θ − θ*‖ at the end (parameter units)"
+    marked = bool(dist_tol) and norm.vmin is not None \
+        and norm.vmin <= math.log10(dist_tol) <= norm.vmax
+    if marked:  # named in the bar's label: a text beside the bar would push the panels apart
+        label += f"\nred line: converged, ‖θ − θ*‖ ≤ {dist_tol:g}"
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=axes, shrink=0.8,
+                       label=label)
+    if marked:
+        bar.ax.axhline(math.log10(dist_tol), color="red", linewidth=3)
+    fig.suptitle("How far from the OLS optimum θ* each trial ended")
+    figure_legend(fig, axes)
+    return fig
+
+
+def draw_cost(curves: pd.DataFrame) -> Figure:
+    """(c) (J − J*)/J* against epoch, log-log, coloured by lr; theory dashed."""
+    fig, (ax,) = new_figure(1, 7.0, 4.8)
+    norm = LogNorm(curves["lr"].min(), curves["lr"].max()) if curves["lr"].nunique() > 1 \
+        else Normalize(curves["lr"].min() * 0.9, curves["lr"].max() * 1.1)
+    cmap = colormaps["viridis"]
+    floor = 1e-16
+    for _, c in curves.groupby("trial", sort=False):
+        c = c[c["epoch"] >= 1]
+        colour = cmap(norm(c["lr"].iloc[0]))
+        meas = c[c["measured"] > floor]
+        ax.plot(meas["epoch"], meas["measured"], color=colour, linewidth=1.8,
+                label=c["label"].iloc[0])
+        theo = c[c["theory"] > floor]
+        ax.plot(theo["epoch"], theo["theory"], color="black", linewidth=0.8, linestyle=(0, (4, 4)))
+        if c["region"].iloc[0] == "diverged" and len(meas):
+            ax.plot(meas["epoch"].iloc[-1], meas["measured"].iloc[-1], marker="x", ms=10,
+                    mew=2, color=COLORS["diverged"])
+    ax.plot([], [], color="black", linewidth=0.8, linestyle=(0, (4, 4)),
+            label="theory: closed form θ_n = θ* + (iteration map)ⁿ(θ₀ − θ*)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ok = curves[(curves["region"] != "diverged") & (curves["measured"] > floor)]["measured"]
+    if len(ok):
+        top = min(float(curves["measured"].max()), float(ok.max()) * 1e3)
+        ax.set_ylim(max(ok.min() / 3, floor), top * 3)
+    ax.set_xlabel("epoch (log scale)")
+    ax.set_ylabel("relative cost gap (J − J*)/J* (log scale)")
+    ax.set_title("Cost against epoch: coloured measured, black dashes theory, ✕ where a run "
+                 "diverged", fontsize=10)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="learning rate lr")
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(True, which="major", alpha=0.3)
+    return fig
+
+
+def draw_contour(data: Mapping[str, Any]) -> Figure:
+    """(d) J − J* over (m, b), log-spaced levels, GD paths and θ*."""
+    fig, (ax,) = new_figure(1, 7.0, 5.4)
+    gap = data["gap"]
+    top = float(gap.max())
+    low = max(float(gap[gap > 0].min()) if np.any(gap > 0) else top * 1e-8, top * 1e-8)
+    levels = np.geomspace(low, top, 25)
+    cs = ax.contourf(data["m"], data["b"], np.maximum(gap, low), levels=levels, norm=LogNorm(),
+                     cmap="viridis")
+    ax.contour(data["m"], data["b"], gap, levels=levels[::3], colors="black", linewidths=0.3,
+               alpha=0.5)
+    bar = fig.colorbar(cs, ax=ax, label=f"J(m, b) − J*  ({data['cost']} cost, log scale)")
+    decades = np.arange(math.ceil(math.log10(low)), math.floor(math.log10(top)) + 1)
+    bar.set_ticks(10.0 ** decades, labels=[f"1e{d:d}" for d in decades])
+    palette = ["#ff7f0e", "#00e5ff", "#e31a1c", "#ff00ff"]
+    for i, (start, path) in enumerate(data["paths"].groupby("start", sort=False)):
+        colour = palette[i % len(palette)]
+        ax.plot(path["m"], path["b"], color=colour, linewidth=1.4, marker=".", ms=3,
+                label=f"GD from {start}: ends at ({path['m'].iloc[-1]:.3g}, "
+                      f"{path['b'].iloc[-1]:.3g})")
+        ax.plot(path["m"].iloc[0], path["b"].iloc[0], "o", color=colour, ms=8, mec="black")
+        ax.plot(path["m"].iloc[-1], path["b"].iloc[-1], "s", color=colour, ms=7, mec="black")
+    _epoch_marks(ax, data["paths"])
+    m, b = data["ols"]
+    ax.plot(m, b, "*", color="gold", ms=18, mec="black", label=f"OLS θ* = ({m:.4g}, {b:.4g})")
+    ax.set_xlabel(f"slope m (units of y per unit of {data['x_name']})")
+    ax.set_ylabel("intercept b (units of y)")
+    ratio = data["lr"] / data["lr_max"] if math.isfinite(data["lr_max"]) else float("nan")
+    ax.set_title(f"Cost surface J(m, b) and gradient-descent paths\n(lr {data['lr']:.3g} = "
+                 f"{ratio:.2f}·lr_max, {data['epochs']:,} epochs; ○ start, □ end)", fontsize=10)
+    fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    return fig
+
+
+def _epoch_marks(ax, paths: pd.DataFrame) -> None:
+    """Label where the longest path is after 10, 100, 1000, … epochs: how slowly GD crawls
+    along the valley."""
+    if not len(paths):
+        return
+    travel = paths.groupby("start", sort=False).apply(
+        lambda p: float(np.hypot(p["m"].diff(), p["b"].diff()).sum()), include_groups=False)
+    path = paths[paths["start"] == travel.idxmax()]
+    span = np.array([np.diff(ax.get_xlim())[0], np.diff(ax.get_ylim())[0]])
+    last = None
+    for k in range(1, int(np.log10(max(path["epoch"].max(), 1))) + 1):
+        at = path[path["epoch"] >= 10 ** k]
+        if not len(at):
+            continue
+        point = np.array([at["m"].iloc[0], at["b"].iloc[0]])
+        if last is not None and np.all(np.abs(point - last) < 0.04 * span):
+            continue  # too close to the previous label to read
+        last = point
+        ax.plot(*point, "o", color="white", ms=4, mec="black")
+        ax.annotate(f"epoch $10^{k}$", tuple(point), xytext=(6, 0), textcoords="offset points",
+                    fontsize=8, color="white", va="center")
+
+
+def draw_axes(data: Mapping[str, Any]) -> Figure:
+    """(e) The objective against each swept setting; diverged and unreached drawn at the top."""
+    panels = data["panels"]
+    fig, axes = new_figure(len(panels), 5.6, 4.2, ncols=2 if len(panels) == 4 else 3)
+    rng = np.random.default_rng(0)  # jitter of categorical positions, fixed for reproducibility
+    for ax, panel in zip(axes, panels, strict=True):
+        pts = panel["points"]
+        x = pts["value"].to_numpy()
+        if panel["kind"] == "category":
+            cats = sorted(set(x))
+            x = np.array([cats.index(v) for v in x]) + rng.uniform(-0.15, 0.15, len(x))
+            ax.set_xticks(range(len(cats)), cats)
+        y = pts["objective"].to_numpy(float)
+        good = (pts["region"] != "diverged").to_numpy() & np.isfinite(y)
+        ylog = log_scale(y[good]) if good.any() else False
+        hi = float(y[good].max()) if good.any() else 1.0
+        top = hi * 3 if ylog else hi + 0.1 * (hi - float(y[good].min()) if good.any() else 1)
+        for region in ("converged", "not converged"):
+            sel = good & (pts["region"] == region).to_numpy()
+            ax.scatter(x[sel], y[sel], c=COLORS[region], s=26, alpha=0.8, label=region)
+        unreached = (pts["region"] != "diverged").to_numpy() & ~np.isfinite(y)
+        if unreached.any():
+            ax.scatter(x[unreached], np.full(unreached.sum(), top), marker="^", s=30,
+                       facecolors="none", edgecolors="grey", label="not reached (at top)")
+        div = (pts["region"] == "diverged").to_numpy()
+        ax.scatter(x[div], np.full(div.sum(), top), marker="x", c=COLORS["diverged"], s=40,
+                   linewidths=1.6, label="diverged (drawn at the top)")
+        if panel["kind"] == "log":
+            ax.set_xscale("log")
+        if ylog:
+            ax.set_yscale("log")
+        ax.set_xlabel(panel["name"] + (" (log scale)" if panel["kind"] == "log" else ""))
+        if data.get("threshold") is not None:
+            ax.axhline(data["threshold"], color=COLORS["converged"], linestyle=":",
+                       label=f"converged below {data['threshold']:g}")
+        ax.set_ylabel(data["objective"] + (" (log scale)" if ylog else ""))
+        ax.set_title(f"against {panel['name']}", fontsize=10)
+    fig.suptitle(f"{data['objective']} against each swept setting (one point per trial)")
+    figure_legend(fig, axes)
+    return fig
+
+
+def draw_pareto(data: Mapping[str, Any]) -> Figure:
+    """(f) Two objectives, with the non-dominated trials joined."""
+    fig, (ax,) = new_figure(1, 7.0, 5.0)
+    pts = data["points"]
+    note = f"; {data['left_out']} without both values left out" if data.get("left_out") else ""
+    ax.scatter(pts["x"], pts["y"], c="#bbbbbb", s=22, label=f"trials (not diverged{note})")
+    front = pts[pts["front"]].sort_values("x")
+    ax.plot(front["x"], front["y"], "o-", color="black", ms=5, label=f"Pareto front "
+                                                                     f"({len(front)})")
+    if log_scale(pts["x"]):
+        ax.set_xscale("log")
+    if log_scale(pts["y"]):
+        ax.set_yscale("log")
+    ax.set_xlabel(data["x"])
+    ax.set_ylabel(data["y"])
+    ax.set_title(f"Trade-off: {data['y']} against {data['x']}")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def draw_data(data: Mapping[str, Any]) -> Figure:
+    """The data set with the OLS line and where two trials ended."""
+    fig, (ax,) = new_figure(1, 5.0, 3.8)
+    ax.scatter(data["x"], data["y"], s=14, c="#777777", label="data")
+    grid = np.linspace(data["x"].min(), data["x"].max(), 2)
+    for (label, m, b), style in zip(data["lines"], ("-k", "--g", ":b"), strict=False):
+        ax.plot(grid, m * grid + b, style, linewidth=1.8,
+                label=f"{label}: y = {m:.4g}·x {'+' if b >= 0 else '−'} {abs(b):.4g}")
+    ax.set_xlabel(f"{data['x_name']} (data units)")
+    ax.set_ylabel(f"{data['y_name']} (data units)")
+    ax.set_title("The data, its least-squares line, and where gradient descent ended",
+                 fontsize=10)
+    fig.legend(loc="outside lower center", ncols=1, fontsize=8, frameon=False)
+    return fig
+
+
+def draw_all(data: Mapping[str, Any], dist_tol: float, name: str = "") -> dict[str, Figure]:
+    """Every figure the data allows, by key."""
+    figs = {"regions": draw_regions(data["regions"], dist_tol, name),
+            "distance": draw_distance(data["distance"], dist_tol)}
+    if len(data["cost"]):
+        figs["cost"] = draw_cost(data["cost"])
+    for key, draw in (("data", draw_data), ("contour", draw_contour), ("axes", draw_axes),
+                      ("pareto", draw_pareto)):
+        if data[key] is not None:
+            figs[key] = draw(data[key])
+    return figs
+
+
+def save_figures(data: Mapping[str, Any], folder: Path, dist_tol: float, name: str = ""
+                 ) -> dict[str, tuple[Path, str]]:
+    """Draw and save every figure as ``folder/<key>.png``; returns {key: (path, caption)}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for key, fig in draw_all(data, dist_tol, name).items():
+        path = folder / f"{key}.png"
+        fig.savefig(path, dpi=100)
+        out[key] = (path, CAPTIONS[key])
+    return out

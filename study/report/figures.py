@@ -1,0 +1,310 @@
+"""The report's figures as data: small tidy tables, tested as data, drawn by :mod:`study.report.drawing`.
+
+a. ``regions``: lr × epochs, one marker per trial coloured by region (diverged: red ✕), theory's
+   lr_max as a vertical line and the convergence frontier (epochs needed to reach the tolerance);
+b. ``distance``: log10 ‖θ − θ*‖ over lr × epochs, and over lr × start distance when starts vary;
+c. ``cost``: relative cost gap (J − J*)/J* against epoch, log-log, for a few trials (re-run through
+   the engine, which reproduces a logged trial exactly), with theory's curve dashed;
+d. ``contour``: J − J* over (m, b) on log-spaced levels, GD paths from a few starts, θ* marked;
+e. ``axes``: the primary objective against each swept setting (tuning-playbook axis plots);
+f. ``pareto``: the first two objectives and their Pareto front;
+
+and ``data``: the points with the OLS line and where two trials ended. This module imports no
+matplotlib.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from study.core import engine, theory
+from study.core.problem import Problem
+from study.report.regions import (
+    frontier,
+    frontier_lrs,
+    group_columns,
+    group_settings,
+    init_columns,
+    setting_columns,
+    settings_groups,
+    trial_settings,
+)
+from study.report.spec import Objective, ReportSpec
+from study.report.text import fmt, start_text
+
+
+def log_scale(values: Any, decades: float = 1.5) -> bool:
+    """Use a log axis when all values are positive and span at least ``decades``."""
+    v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
+    v = v[np.isfinite(v)]
+    return bool(v.size and v.min() > 0 and np.log10(v.max() / v.min()) >= decades)
+
+
+def _spread(n: int, k: int) -> np.ndarray:
+    """At most ``k`` evenly spread positions among ``n`` rows, the first and last included."""
+    return np.unique(np.linspace(0, n - 1, k).round().astype(int))
+
+
+def representative_starts(table: pd.DataFrame, problem: Problem, most: int = 3
+                          ) -> dict[str, tuple[float, ...]]:
+    """Each distinct start when there are at most ``most``; else the coordinate-wise median."""
+    starts = table[init_columns(problem)].drop_duplicates().to_numpy(dtype=float)
+    if len(starts) <= most:
+        return {f"start {start_text(s)}": tuple(map(float, s)) for s in starts}
+    median = tuple(map(float, np.median(table[init_columns(problem)].to_numpy(float), axis=0)))
+    return {f"median start {start_text(median)}": median}
+
+
+def facets(problem: Problem, table: pd.DataFrame, most_starts: int = 6
+           ) -> list[tuple[str, pd.DataFrame, str, bool]]:
+    """(title, trials, group label, several starts?) per settings group, split by start when
+    there are 2 to ``most_starts`` distinct starts (trials at one (lr, epochs) would hide each
+    other). The title is empty for the only group of a study that compares no settings."""
+    inits = init_columns(problem)
+    out = []
+    for label, part in settings_groups(table):
+        name = "" if label == "all trials" else label
+        starts = part[inits].drop_duplicates()
+        if len(starts) == 1 or len(starts) > most_starts:
+            out.append((name, part, label, len(starts) > 1))
+            continue
+        for start in starts.to_numpy(float):
+            one = part[(part[inits].to_numpy(float) == start).all(axis=1)]
+            title = f"{name}, start {start_text(start)}".lstrip(", ")
+            out.append((title, one, label, False))
+    return out
+
+
+def region_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec) -> list[dict]:
+    """One panel per facet: trial points, lr_max and theory's frontier from the facet's start
+    (or the median start)."""
+    panels = []
+    for title, part, group, _ in facets(problem, table):
+        settings = group_settings(part, spec.settings)
+        edge = float(part["lr_max"].iloc[0])
+        starts = representative_starts(part, problem, most=1)
+        front = frontier(problem, settings, starts, frontier_lrs(part, edge), spec.dist_tol,
+                         int(part["epochs"].max()))
+        points = part[["lr", "epochs", "region", "agrees"]].reset_index(drop=True)
+        panels.append({"title": title, "group": group,
+                       "points": points, "lr_max": edge, "frontier": front})
+    return panels
+
+
+def frontier_table(panels: list[dict], rows: int = 8) -> pd.DataFrame:
+    """A few points of each frontier curve, for the document."""
+    out = []
+    for panel in panels:
+        for _, curve in panel["frontier"].groupby("start", sort=False):
+            pick = curve.iloc[_spread(len(curve), rows)]
+            out.append(pick.assign(settings=panel["group"]))
+    cols = ["settings", "start", "lr", "epochs needed"]
+    if not out:
+        return pd.DataFrame(columns=cols)
+    frame = pd.concat(out, ignore_index=True).rename(columns={"epochs_needed": "epochs needed"})
+    frame["epochs needed"] = frame["epochs needed"].round().astype("Int64")
+    return frame[cols if frame["settings"].nunique() > 1 else cols[1:]]
+
+
+def distance_data(problem: Problem, table: pd.DataFrame) -> list[dict]:
+    """Per facet: lr, epochs, start distance, log10 ‖θ − θ*‖ and region of each trial."""
+    panels = []
+    for title, part, _, several in facets(problem, table):
+        pts = part[["lr", "epochs", "start_distance", "region"]].reset_index(drop=True)
+        pts["log10_dist"] = np.log10(np.maximum(part["dist_to_ols"].to_numpy(float), 1e-300))
+        panels.append({"title": title, "points": pts, "lr_max": float(part["lr_max"].iloc[0]),
+                       "starts_vary": several})
+    return panels
+
+
+def pick_cost_trials(table: pd.DataFrame, n: int = 7) -> pd.DataFrame:
+    """About ``n`` trials spread over the stable lrs (longest budgets first), plus the
+    diverging trial closest to the edge."""
+    stable = table[table["region"] != "diverged"]
+    longest = stable[stable["epochs"] == stable["epochs"].max()]
+    pool = longest if longest["lr"].nunique() >= n - 1 else stable
+    picks = []
+    if len(pool):
+        logs = np.log(pool["lr"].to_numpy(float))
+        for target in np.linspace(logs.min(), logs.max(), n - 1):
+            picks.append(pool.index[int(np.argmin(np.abs(logs - target)))])
+    div = table[table["region"] == "diverged"].sort_values(["lr", "epochs"],
+                                                           ascending=[True, False])
+    if len(div):
+        picks.append(div.index[0])
+    return table.loc[list(dict.fromkeys(picks))].sort_values("lr")
+
+
+def _relative_gaps(problem: Problem, trial: engine.Trial, result: engine.Result
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(J_n − J*)/J* at the engine's checkpoints n, measured and from theory's closed form
+    θ_n (NaN for line search, which has none); J* = 0 divides by 1."""
+    j_star = problem.ols_cost(trial.settings.cost)
+    den = j_star if j_star > 0 else 1.0
+    measured = (result.history_cost - j_star) / den
+    predicted = np.full(measured.shape, np.nan)
+    if trial.settings.optimizer != "line_search":
+        with np.errstate(all="ignore"):
+            path = theory.trajectory(problem, trial.settings, trial.lr, trial.init,
+                                     result.history_epoch)
+            predicted = (np.atleast_1d(problem.cost(path, trial.settings.cost)) - j_star) / den
+    return measured, predicted
+
+
+def cost_curve_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec,
+                    n: int = 7) -> pd.DataFrame:
+    """Measured and predicted (J − J*)/J* at the engine's checkpoints for representative trials.
+    Columns: trial, lr, region, label, epoch, measured, theory."""
+    picks = pick_cost_trials(table, n)
+    cols = setting_columns(table)
+    trials = []
+    for _, row in picks.iterrows():
+        settings = trial_settings(spec.settings, row.to_dict(), cols)
+        init = tuple(row[init_columns(problem)].to_numpy(float))
+        seed = int(row["seed"]) if "seed" in row and pd.notna(row["seed"]) else None
+        trials.append(engine.Trial(float(row["lr"]), int(row["epochs"]), init, settings, seed))
+    rows = []
+    for (i, row), trial, res in zip(picks.iterrows(), trials, engine.run(problem, trials),
+                                    strict=True):
+        measured, predicted = _relative_gaps(problem, trial, res)
+        label = ", ".join([f"lr {fmt(trial.lr, 3)}",
+                           *(f"{c}={row[c]}" for c in group_columns(table)),
+                           *([f"start {start_text(trial.init)}"] if problem.d == 1 else []),
+                           str(row["region"])])
+        rows.append(pd.DataFrame({"trial": row.get("trial", i), "lr": trial.lr,
+                                  "region": row["region"], "label": label,
+                                  "epoch": res.history_epoch, "measured": measured,
+                                  "theory": predicted}))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def _gap_grid(problem: Problem, cost: str, points: np.ndarray, size: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(m, b, J(m, b) − J* ≥ 0 on a size × size grid) over the box around ``points``, padded by
+    15% of its sides and at least 0.001·(1 + |θ*|), so a flat box still has a width."""
+    star = problem.ols_theta
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    pad = np.maximum(0.15 * (hi - lo), 1e-3 * (1 + np.abs(star)))
+    m = np.linspace(lo[0] - pad[0], hi[0] + pad[0], size)
+    b = np.linspace(lo[1] - pad[1], hi[1] + pad[1], size)
+    mm, bb = np.meshgrid(m, b)
+    gap = problem.cost(np.column_stack([mm.ravel(), bb.ravel()]), cost) - problem.ols_cost(cost)
+    return m, b, np.maximum(gap.reshape(mm.shape), 0.0)
+
+
+def contour_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec,
+                 size: int = 240) -> dict | None:
+    """J − J* on a grid over (m, b) around θ* and GD paths from 3 starts (nearest, middle and
+    farthest from θ*; one feature).
+    The paths use the largest lr tried up to 0.8·lr_max (closer to the edge the steep direction
+    zigzags for thousands of epochs and hides the valley) and the longest budget."""
+    if problem.d != 1:
+        return None
+    label, part = settings_groups(table)[0]
+    settings = group_settings(part, spec.settings)
+    calm = part[(part["region"] != "diverged") & (part["lr"] <= 0.8 * part["lr_max"])]
+    lr = float(calm["lr"].max()) if len(calm) else 0.5 * theory.best_lr(problem, settings)
+    epochs = int(part["epochs"].max())
+    inits = init_columns(problem)
+    distinct = part.drop_duplicates(inits).sort_values("start_distance")
+    rows = distinct.iloc[_spread(len(distinct), 3)]
+    starts = [tuple(map(float, r)) for r in rows[inits].to_numpy(float)]
+    runs = engine.run(problem, [engine.Trial(lr, epochs, s, engine.replace(
+        settings, record_path=True)) for s in starts])
+    paths = pd.concat([pd.DataFrame({"start": start_text(s), "epoch": r.history_epoch,
+                                     "m": r.history_theta[:, 0], "b": r.history_theta[:, 1]})
+                       for s, r in zip(starts, runs, strict=True)], ignore_index=True)
+    paths = paths[np.isfinite(paths[["m", "b"]]).all(axis=1)]
+    star = problem.ols_theta
+    m, b, gap = _gap_grid(problem, settings.cost, np.vstack(
+        [paths[["m", "b"]].to_numpy(), np.array(starts), star[None, :]]), size)
+    return {"m": m, "b": b, "gap": gap, "paths": paths,
+            "ols": (float(star[0]), float(star[1])), "lr": lr, "epochs": epochs,
+            "cost": settings.cost, "x_name": problem.x_names[0], "group": label,
+            "lr_max": theory.lr_max(problem, settings)}
+
+
+def data_data(problem: Problem, table: pd.DataFrame) -> dict | None:
+    """The points, the OLS line and the final lines of two trials (one feature): the best
+    non-diverged trial, and the trial that ran out of epochs farthest from θ* while its cost
+    was within 10% of J* (the valley: a line that looks fitted, with the wrong (m, b))."""
+    if problem.d != 1:
+        return None
+    lines = [("OLS line", *map(float, problem.ols_theta))]
+    ok = table[table["region"] != "diverged"].sort_values("dist_to_ols")
+    stuck = ok[ok["region"] == "not converged"]
+    if "rel_cost_gap" in stuck.columns and (stuck["rel_cost_gap"] <= 0.1).any():
+        stuck = stuck[stuck["rel_cost_gap"] <= 0.1]
+    for title, rows in (("best trial", ok.head(1)), ("ran out of epochs", stuck.tail(1))):
+        for _, t in rows.iterrows():
+            gap = (f", cost {float(t['rel_cost_gap']):.1%} above J*"
+                   if pd.notna(t.get("rel_cost_gap")) else "")
+            lines.append((f"{title} (lr {fmt(float(t['lr']), 3)}, "
+                          f"{fmt(int(t['epochs']))} epochs{gap})",
+                          float(t["final_m"]), float(t["final_b"])))
+    return {"x": problem.X[:, 0], "y": problem.y, "x_name": problem.x_names[0],
+            "y_name": problem.y_name, "lines": lines}
+
+
+def swept_names(table: pd.DataFrame, spec: ReportSpec) -> list[str]:
+    """Swept space entries present in the table (inferred from varying columns if unknown)."""
+    names = [n for n in spec.swept if n in table.columns]
+    if not spec.swept:
+        names = [c for c in table.columns if (c in ("lr", "epochs") or c.startswith("init_"))
+                 and table[c].nunique() > 1]
+    return names + [c for c in group_columns(table) if c not in names]
+
+
+def axis_data(table: pd.DataFrame, spec: ReportSpec) -> dict | None:
+    """Per swept setting: (value, objective, region) of every trial, and the axis kind."""
+    obj = next((o for o in spec.objectives if o.column in table.columns),
+               Objective("dist_to_ols", "minimize"))
+    names = swept_names(table, spec)
+    if not names:
+        return None
+    panels = []
+    for name in names:
+        values = table[name]
+        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+        if not numeric:
+            kind = "category"
+        else:
+            kind = "log" if name in spec.log_scaled or name == "lr" or log_scale(values) \
+                else "linear"
+        panels.append({"name": name, "kind": kind, "points": pd.DataFrame({
+            "value": values.to_numpy() if numeric else values.astype(str).to_numpy(),
+            "objective": pd.to_numeric(table[obj.column], errors="coerce").to_numpy(float),
+            "region": table["region"].to_numpy()})})
+    return {"objective": obj.title, "panels": panels,
+            "threshold": spec.dist_tol if obj.column == "dist_to_ols" else None}
+
+
+def pareto_data(table: pd.DataFrame, spec: ReportSpec) -> dict | None:
+    """The first two objectives of non-diverged trials and which trials are non-dominated;
+    trials without both values (a tolerance never reached) are left out and counted."""
+    objs = [o for o in spec.objectives if o.column in table.columns][:2]
+    if len(objs) < 2:
+        return None
+    ok = table[table["region"] != "diverged"]
+    vals = ok[[o.column for o in objs]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    keep = np.isfinite(vals).all(axis=1)
+    vals = vals[keep]
+    signed = vals * np.array([1.0 if o.direction == "minimize" else -1.0 for o in objs])
+    front = np.array([not np.any(np.all(signed <= s, axis=1) & np.any(signed < s, axis=1))
+                      for s in signed], dtype=bool)
+    return {"x": objs[0].title, "y": objs[1].title, "left_out": int((~keep).sum()),
+            "points": pd.DataFrame({"x": vals[:, 0], "y": vals[:, 1], "front": front})}
+
+
+def figure_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec) -> dict:
+    """Everything the figures draw, computed once."""
+    regions = region_data(problem, table, spec)
+    return {"data": data_data(problem, table), "regions": regions,
+            "frontier_table": frontier_table(regions),
+            "distance": distance_data(problem, table),
+            "cost": cost_curve_data(problem, table, spec),
+            "contour": contour_data(problem, table, spec), "axes": axis_data(table, spec),
+            "pareto": pareto_data(table, spec)}

@@ -1,0 +1,361 @@
+"""The batched ask → run → log → tell loop, in one process (``study run``) or in each worker
+process of ``study run --workers N`` (:mod:`study.sweep.workers`).
+
+Each round: fail and re-queue the trials of dead workers; count COMPLETE and RUNNING trials;
+ask ``min(batch_size, n_trials − complete − running)`` trials, run them as one
+:func:`study.core.engine.run` call, log each as an MLflow child run (in a thread) and tell Optuna its
+objective values. When only other workers' trials are left, the loop waits for them while it
+can tell whether their workers live (this host, or heartbeats), so that it re-runs the trials
+of a worker that dies at the end.
+
+``n_trials`` is the *total*: re-running resumes, raising it adds the difference, and processes
+sharing the study stop at exactly ``n_trials``: asks beyond the first ``n_trials`` live trials
+(by number) are failed unrun, with ``surplus=True``.
+
+Interrupts: SIGINT and SIGTERM ask the loop to stop once the current batch is logged and told;
+a second signal stops at once (the open MLflow run becomes KILLED, trials asked but not told
+are told FAIL and queued again with the same parameters).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import optuna
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
+
+from study.config.constraints import HEARTBEAT_SECONDS
+from study.core import engine
+from study.sweep.objectives import complete_trials, objective_values, user_attrs
+from study.sweep.reaper import (
+    Heartbeat,
+    fail_trial,
+    heartbeat_enabled,
+    reap_stale,
+    requeue,
+)
+from study.sweep.sampling import Space, engine_trial, grid_key, grid_points, trial_seed
+from study.sweep.signals import SignalScope
+from study.sweep.startup import Setup, setup, start_parent
+from study.sweep.storage import raise_storage_error
+from study.sweep.summary import SweepSummary, build_summary, counts_text, progress_bar
+from study.tracking import tracker as tracking
+from study.tracking.workerid import worker_host
+
+WAIT_SECONDS = 0.5  # between looks at the study while its last trials run elsewhere
+MAX_IDLE_SECONDS = 300  # stop waiting for them when nothing has changed for this long
+
+
+class Interrupts(SignalScope):
+    """SIGINT/SIGTERM: the first asks the loop to stop after the current batch, the second
+    raises KeyboardInterrupt at once."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.requested = 0
+        self.quiet = quiet
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested += 1
+        if self.requested == 1:
+            if not self.quiet:
+                print(f"\nstudy: {signal.Signals(signum).name}: stopping after this batch "
+                      f"(again to stop now)", file=sys.stderr)
+        else:
+            raise KeyboardInterrupt
+
+
+class Batch:
+    """One ask → engine → log → tell round; remembers what is asked but not yet told."""
+
+    def __init__(self, study: optuna.Study, space: Space, heartbeat: Heartbeat) -> None:
+        self.study, self.space, self.heartbeat = study, space, heartbeat
+        self.pending: dict[int, optuna.Trial] = {}
+        self.uid = ""  # the study's uid, read once per batch
+
+    def ask(self, k: int) -> list[optuna.Trial]:
+        worker = tracking.worker_id()
+        asked = []
+        for _ in range(k):
+            trial = self._ask_one(worker)
+            self.pending[trial.number] = trial
+            asked.append(trial)
+        return asked
+
+    def _ask_one(self, worker: str) -> optuna.Trial:
+        """``study.ask`` whose new trial carries the ``worker`` attribute from the write that
+        creates it, so a worker killed while asking never leaves a RUNNING trial that names
+        no worker (a re-queued trial gets it right after it is popped)."""
+        study = self.study
+        study._thread_local.cached_all_trials = None  # as study.ask: see other workers' trials
+        trial_id = study._pop_waiting_trial_id()
+        if trial_id is None:
+            template = optuna.trial.create_trial(state=TrialState.RUNNING,
+                                                 user_attrs={"worker": worker})
+            trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+        self.heartbeat.add(trial_id)
+        trial = optuna.Trial(study, trial_id)
+        if trial._cached_frozen_trial.user_attrs.get("worker") != worker:
+            trial.set_user_attr("worker", worker)
+        for name, distribution in self.space.distributions.items():
+            trial._suggest(name, distribution)
+        return trial
+
+    def _done(self, trial: optuna.Trial) -> None:
+        self.pending.pop(trial.number, None)
+        self.heartbeat.discard([trial._trial_id])
+
+    def tell(self, trial: optuna.Trial, values: list[float], attrs: Mapping[str, Any]) -> bool:
+        """Tell a trial its values; False when another process failed it first (its
+        heartbeat looked stale) and its parameters are queued again. Telling again a trial
+        whose first tell an interrupt cut short after the storage took it is True."""
+        try:
+            for key, value in attrs.items():
+                trial.set_user_attr(key, value)
+            frozen = self.study.tell(trial, values, skip_if_finished=True)
+            told = frozen.state == TrialState.COMPLETE
+        except UpdateFinishedTrialError:  # finished: by this process (COMPLETE) or failed
+            told = self.study._storage.get_trial(trial._trial_id).state == TrialState.COMPLETE
+        self._done(trial)
+        return told
+
+    def drop_surplus(self, asked: list[optuna.Trial], target: int) -> list[optuna.Trial]:
+        """Keep the asked trials that are among the first ``target`` live trials (complete,
+        running or queued, by number); tell the others FAIL with ``surplus=True``. Workers
+        sharing a study count before they ask, so without this they would overshoot."""
+        live = sorted(t.number for t in self.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)))
+        if len(live) <= target:
+            return asked
+        allowed = set(live[:target])
+        keep = []
+        for trial in asked:
+            if trial.number in allowed:
+                keep.append(trial)
+            else:
+                trial.set_user_attr("surplus", True)
+                fail_trial(self.study, trial)
+                self._done(trial)
+        return keep
+
+    def abandon(self) -> list[int]:
+        """Tell FAIL to what was asked but not told, and queue the same parameters again;
+        returns their numbers."""
+        numbers = []
+        for trial in list(self.pending.values()):
+            if fail_trial(self.study, trial):
+                requeue(self.study, self.study._storage.get_trial(trial._trial_id))
+                numbers.append(trial.number)
+            self._done(trial)
+        return numbers
+
+
+def grid_todo(study: optuna.Study, space: Space, trials: Sequence[FrozenTrial]) -> int:
+    """Grid points not yet complete or running; failed ones are queued again (GridSampler
+    counts a failed point as visited and would never return to it)."""
+    names = sorted(space.distributions)
+    done = {grid_key(t.params, names) for t in trials if t.state == TrialState.COMPLETE}
+    busy = {grid_key(t.system_attrs.get("fixed_params", t.params), names) for t in trials
+            if t.state in (TrialState.RUNNING, TrialState.WAITING)}  # queued: not yet params
+    failed = {grid_key(t.params, names) for t in trials if t.state == TrialState.FAIL}
+    todo = 0
+    for point in grid_points(space):
+        key = grid_key(point, names)
+        if key in done or key in busy:
+            continue
+        if key in failed:
+            study.enqueue_trial(point)
+        todo += 1
+    return todo
+
+
+def close_after(batch: Batch, tracker: tracking.Tracker, status: str | None) -> None:
+    """After an interrupt or error: untold trials FAIL (and queued again), an open child run
+    KILLED, and on error (``status`` FAILED) the parent run. Best effort and without long
+    retries: a store that is down must not hide the error that stopped the sweep."""
+    abandoned: list[int] = []
+    steps = [lambda: abandoned.extend(batch.abandon()),
+             lambda: tracker.kill_open_child(patient=False),
+             lambda: tracker.kill_trial_runs(batch.uid, abandoned, patient=False)]
+    if status == "FAILED":
+        steps.append(lambda: tracker.end_parent(status, patient=False))
+    for step in steps:
+        try:
+            step()
+        except Exception:  # what stays RUNNING is reaped by the next start-up
+            pass
+
+
+def raise_as_storage_error(cfg: Any, exc: BaseException) -> None:
+    """Raise a one-line StorageError for an error of either store that stopped the sweep."""
+    raise_storage_error(cfg.tracking.storage, exc)
+    error = tracking.as_storage_error(cfg.tracking.mlflow_uri, exc)
+    if error is not None:
+        raise error from exc
+
+
+@contextmanager
+def store_errors(cfg: Any) -> Iterator[None]:
+    """Errors of either store (opening them, starting the parent run) as one line."""
+    try:
+        yield
+    except Exception as exc:
+        raise_as_storage_error(cfg, exc)
+        raise
+
+
+def _tell(batch: Batch, cfg: Any, tracker: tracking.Tracker, trial: optuna.Trial,
+          rec: tracking.TrialRecord, run_id: str, counts: Counter, bar: Any) -> None:
+    res = rec.result
+    named = tracking.result_values(res, rec.param_names)
+    named["status"] = res.status
+    if not batch.tell(trial, objective_values(named, res.status, cfg.search.objectives),
+                      user_attrs(named, run_id, rec.seed)):
+        tracker.mark_killed(run_id, "a worker thought dead re-queued this trial")
+        return
+    counts[res.status] += 1
+    bar.update(1)
+    bar.set_postfix_str(counts_text(counts), refresh=False)
+
+
+def run_batch(cfg: Any, st: Setup, batch: Batch, k: int, counts: Counter, bar: Any) -> int:
+    """Ask k trials, run them as one engine call, log and tell each.
+
+    MLflow logging runs in one worker thread while this thread tells Optuna: both wait on
+    their store's disk writes, so the Optuna writes hide behind the MLflow ones. A trial is
+    told only after its run is logged (its run id is a user attribute)."""
+    since = int(time.time() * 1000)
+    asked = batch.drop_surplus(batch.ask(k), st.target)
+    if not asked:
+        return 0
+    uid = batch.uid = st.study.user_attrs["study_uid"]
+    values = [{**batch.space.constants, **t.params} for t in asked]
+    seeds = [trial_seed(cfg, st.base, t.number) for t in asked]
+    trials = [engine_trial(v, st.base, st.problem.d, s)
+              for v, s in zip(values, seeds, strict=True)]
+    results = engine.run(st.problem, trials)
+    existing = st.tracker.existing_children(uid, since)
+    recs = [tracking.TrialRecord(cfg.name, uid, t.number, v, e.settings, s, r,
+                                 st.problem.param_names)
+            for t, v, e, r, s in zip(asked, values, trials, results, seeds, strict=True)]
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow")
+    futures = [pool.submit(st.tracker.log_trial, rec, existing.get(rec.number)) for rec in recs]
+    told = 0
+    try:
+        for trial, rec, future in zip(asked, recs, futures, strict=True):
+            _tell(batch, cfg, st.tracker, trial, rec, future.result(), counts, bar)
+            told += 1
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if told < len(recs):  # interrupted: keep what was logged before the stop
+            for trial, rec, future in list(zip(asked, recs, futures, strict=True))[told:]:
+                if future.done() and not future.cancelled() and future.exception() is None:
+                    _tell(batch, cfg, st.tracker, trial, rec, future.result(), counts, bar)
+    return len(asked)
+
+
+def _reap(st: Setup) -> bool:
+    """Fail and re-queue dead workers' trials; their MLflow runs become KILLED."""
+    reaped = reap_stale(st.study)
+    if reaped:
+        st.tracker.kill_trial_runs(st.study.user_attrs.get("study_uid", ""),
+                                   [t.number for t in reaped])
+        st.tracker.reap_dead_workers()
+    return bool(reaped)
+
+
+def loop(cfg: Any, st: Setup, batch: Batch, stop: Interrupts, counts: Counter, bar: Any,
+         orphaned: Callable[[], bool] = lambda: False) -> int:
+    """Run batches until the study holds ``st.target`` complete trials (or the grid is done,
+    or a stop is asked); returns the number of trials this process asked and kept."""
+    n_new, seen, since = 0, None, time.monotonic()
+    while not stop.requested and not orphaned():
+        if _reap(st):
+            continue
+        trials = st.study.get_trials(deepcopy=False)
+        states = Counter(t.state for t in trials)
+        k = min(int(cfg.search.batch_size),
+                st.target - states[TrialState.COMPLETE] - states[TrialState.RUNNING])
+        if st.space.grid is not None and k > 0:
+            k = min(k, grid_todo(st.study, st.space, trials))
+        if k <= 0:
+            if states[TrialState.COMPLETE] >= st.target or not _wait_for_others(st, trials):
+                break
+            now = (states[TrialState.COMPLETE], states[TrialState.RUNNING])
+            if now != seen:
+                seen, since = now, time.monotonic()
+            elif time.monotonic() - since > MAX_IDLE_SECONDS:
+                break  # nothing moves: leave the rest to a later `study run`
+            time.sleep(WAIT_SECONDS)  # the last trials are running elsewhere, or died there
+            continue
+        n_new += run_batch(cfg, st, batch, k, counts, bar)
+    return n_new
+
+
+def _wait_for_others(st: Setup, trials: Sequence[FrozenTrial]) -> bool:
+    """Whether the RUNNING trials of other workers will end one way or the other: they
+    complete, or their worker is found dead (by process id on this host, by heartbeat on an
+    RDB storage). A worker on another machine sharing a journal file cannot be judged: then
+    this process stops, and a later `study run` there finishes the study."""
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    if not running:
+        return False
+    if heartbeat_enabled(st.study):
+        return True
+    here = worker_host()
+    return all(t.user_attrs.get("worker", f"{here}:0").rpartition(":")[0] == here
+               for t in running)
+
+
+def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
+              heartbeat: int | None = HEARTBEAT_SECONDS) -> SweepSummary:
+    """Run (or resume) the sweep of ``cfg`` until ``search.n_trials`` trials are complete.
+
+    ``fresh`` replaces a stored study of the same name; ``progress`` shows a bar on stderr;
+    ``heartbeat`` is the interval in seconds of running trials' heartbeats on RDB storages
+    (None: no heartbeat). Ctrl-C/SIGTERM return a summary with ``interrupted=True``.
+    """
+    started = time.perf_counter()
+    with store_errors(cfg):
+        st = setup(cfg, fresh, heartbeat)
+        start_parent(cfg, st)
+    n_new, interrupted = 0, False
+    complete = complete_trials(st.study)
+    counts = Counter(t.user_attrs.get("status") for t in complete)
+    bar = progress_bar(progress, st.target, len(complete), counts)
+    with Heartbeat(st.study) as beat:
+        batch = Batch(st.study, st.space, beat)
+        try:
+            with Interrupts() as stop:
+                n_new = loop(cfg, st, batch, stop, counts, bar)
+                interrupted = bool(stop.requested)
+        except KeyboardInterrupt:
+            interrupted = True
+        except BaseException as exc:
+            bar.close()
+            close_after(batch, st.tracker, "FAILED")
+            raise_as_storage_error(cfg, exc)
+            raise
+        bar.close()
+        if interrupted:
+            close_after(batch, st.tracker, "KILLED")
+    return finish(cfg, st, n_new, started, interrupted)
+
+
+def finish(cfg: Any, st: Setup, n_new: int, started: float, interrupted: bool,
+           failed: bool = False) -> SweepSummary:
+    """The summary, with the parent run closed (FINISHED, KILLED or FAILED)."""
+    summary = build_summary(cfg, st.study, st.problem, st.base, st.tracker, st.target, n_new,
+                            started, st.notes)
+    summary.interrupted = interrupted
+    status = "KILLED" if interrupted else "FAILED" if failed else "FINISHED"
+    st.tracker.end_parent(status, {"trials_new": n_new, "trials_complete": summary.n_complete,
+                                   **{f"trials_{k}": v for k, v in summary.counts.items()}})
+    return summary

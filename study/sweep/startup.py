@@ -1,0 +1,125 @@
+"""What a sweep needs before its first batch, made once: the data, the space, the stored study,
+the MLflow experiment and the parent run.
+
+``study run --workers N`` makes all of it in the parent process before any worker starts (eight
+processes opening a brand-new sqlite MLflow store at once leave it half-migrated; a worker that
+loses ``set_experiment``'s race logs into experiment 0), then hands the workers the experiment id
+and the parent run id (:func:`attach`), so they only read what exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from study.core import engine
+from study.sweep.objectives import check_objectives, complete_trials, objective_key
+from study.sweep.reaper import reap_stale
+from study.sweep.sampling import Space, build_space, grid_points, make_sampler
+from study.sweep.storage import load_study, open_study, probe_stores
+from study.tracking import tracker as tracking
+
+
+@dataclass
+class Setup:
+    """Everything the ask/run/tell loop reads."""
+
+    problem: Any
+    base: engine.Settings
+    space: Space
+    study: optuna.Study
+    tracker: tracking.Tracker
+    target: int
+    notes: list[str]
+
+
+def _prepare(cfg: Any) -> tuple[Any, engine.Settings, Space]:
+    from study.core.data import load_problem
+
+    if optuna.logging.get_verbosity() < optuna.logging.WARNING:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    problem = load_problem(cfg.data.path, cfg.data.x, cfg.data.y)
+    base = cfg.settings()
+    check_objectives(cfg, base)
+    return problem, base, build_space(cfg, problem.d)
+
+
+def _target(cfg: Any, space: Space, notes: list[str]) -> int:
+    """``search.n_trials``, capped to the number of grid points."""
+    target = int(cfg.search.n_trials)
+    if space.grid is not None and len(grid_points(space)) < target:
+        target = len(grid_points(space))
+        notes.append(f"the grid has only {target} points: search.n_trials "
+                     f"{cfg.search.n_trials} capped to {target}")
+    return target
+
+
+def setup(cfg: Any, fresh: bool, heartbeat: int | None = None) -> Setup:
+    """Load and check the data, the space and the stored study (writing nothing until they
+    fit), then open the MLflow experiment and reap what dead workers left RUNNING."""
+    problem, base, space = _prepare(cfg)
+    probe_stores(cfg)
+    study, replaced = open_study(cfg, make_sampler(cfg, space), fresh=fresh,
+                                 heartbeat=heartbeat)
+    tracker = tracking.Tracker(cfg.tracking.mlflow_uri, cfg.name)
+    notes = [replaced] if replaced else []
+    reaped = reap_stale(study)
+    killed = tracker.kill_trial_runs(study.user_attrs.get("study_uid", ""),
+                                     [t.number for t in reaped])
+    killed += tracker.reap_dead_workers()
+    if reaped:
+        notes.append(f"{len(reaped)} trial(s) left running by a dead worker were failed and "
+                     f"queued again ({killed} MLflow run(s) marked KILLED)")
+    return Setup(problem, base, space, study, tracker, _target(cfg, space, notes), notes)
+
+
+def attach(cfg: Any, experiment_id: str, parent_run_id: str | None,
+           heartbeat: int | None = None) -> Setup:
+    """A worker's setup: the study and the experiment exist; only read them."""
+    problem, base, space = _prepare(cfg)
+    study = load_study(cfg, heartbeat, sampler=make_sampler(cfg, space))
+    tracker = tracking.Tracker.attach(cfg.tracking.mlflow_uri, cfg.name, experiment_id,
+                                      parent_run_id)
+    return Setup(problem, base, space, study, tracker, _target(cfg, space, []), [])
+
+
+def n_complete(study: optuna.Study) -> int:
+    return len(complete_trials(study))
+
+
+def parent_payload(cfg: Any, problem: Any, base: engine.Settings) -> dict[str, Any]:
+    """What the parent run records about the whole sweep."""
+    from study.core import theory
+    from study.core.data import file_digest
+
+    path = Path(cfg.data.path)
+    spec = theory.spectrum(problem, base)
+    metrics = {"n_rows": problem.n, "ols_cost": problem.ols_cost(base.cost),
+               "lambda_min": spec.lam_min, "lambda_max": spec.lam_max,
+               "condition_number": spec.condition_number, "lr_max": theory.lr_max(problem, base)}
+    metrics.update({f"ols_{n}": float(v) for n, v in zip(problem.param_names, problem.ols_theta,
+                                                          strict=True)})
+    params = {"sampler": cfg.search.sampler, "seed": cfg.search.seed,
+              "n_trials": cfg.search.n_trials, "batch_size": cfg.search.batch_size,
+              "objectives": ",".join(f"{objective_key(o)}:{o.direction}"
+                                     for o in cfg.search.objectives),
+              "storage": cfg.tracking.storage, "data_path": str(path), "n_rows": problem.n,
+              "x_columns": ",".join(problem.x_names), "y_column": problem.y_name,
+              **{f"algorithm.{f.name}": getattr(base, f.name) for f in fields(engine.Settings)}}
+    tags = {f"version.{k}": v for k, v in tracking.package_versions().items()}
+    tags["optuna.study"] = cfg.name
+    tags["config_hash"] = cfg.hash()
+    dataset = tracking.dataset_input(path.stem, str(path), file_digest(path)[:32],
+                                     [*problem.x_names, problem.y_name], problem.n,
+                                     problem.y_name)
+    return {"config_yaml": cfg.to_yaml(), "dataset": dataset, "params": params,
+            "metrics": metrics, "tags": tags}
+
+
+def start_parent(cfg: Any, st: Setup) -> str:
+    """Create this invocation's parent run."""
+    return st.tracker.start_parent(f"{cfg.name}-sweep",
+                                   **parent_payload(cfg, st.problem, st.base))

@@ -1,0 +1,377 @@
+"""MLflow bookkeeping of a sweep: one experiment, one parent run per ``study run``, one child run
+per trial. With :mod:`study.tracking.runlog` (what a child run holds, retries) the only modules that
+import mlflow; they know nothing about Optuna.
+
+Layout in the tracking store:
+
+- experiment = the config's ``name``, created once (create-or-get under a file lock for local
+  sqlite stores; its id is then passed explicitly to every call, never ``set_experiment``);
+- parent run (one per invocation): the resolved config as ``config.yaml``, the data set as an
+  MLflow dataset input, N and column names, OLS θ* and J*, the Hessian spectrum and lr_max as
+  metrics, sampler and seed as params, package versions as tags;
+- child run per trial, named ``<study>-<trial number>``, tagged ``mlflow.parentRunId`` (so it
+  works across processes), ``optuna.study``, ``optuna.study_uid``, ``optuna.trial_number`` and
+  ``status``; trial parameters and every algorithm setting as params (numeric ones also as
+  metrics); the checkpointed cost as step metric ``cost`` (step = epoch); the final values as
+  metrics; the checkpoint history as ``history.csv``.
+
+Run status mapping (the run status tells the truth about the trial):
+
+=============  ===============  =================================================
+trial status   MLflow status    why
+=============  ===============  =================================================
+converged      FINISHED         a good run
+max_epochs     FINISHED         a valid result; the ``status`` tag says it stopped on budget
+diverged       FAILED           GD failed; metrics hold the last finite values
+interrupted    KILLED           Ctrl-C/SIGTERM while logging, or a worker found dead at start-up
+=============  ===============  =================================================
+
+Metrics are never NaN or ±inf, and every call is retried on transient store errors with the
+same payload and timestamps (:mod:`study.tracking.runlog`). A child run is looked up by (study uid, trial
+number) before it is created, so a retry never makes two runs for one trial. Runs of trials
+failed because their worker died are marked KILLED (:meth:`Tracker.kill_trial_runs`,
+:meth:`Tracker.reap_dead_workers`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, Run, RunStatus
+from mlflow.exceptions import MlflowException
+
+from study.errors import StorageError
+
+# What a child run holds and the retries live in study.tracking.runlog, who runs it in study.tracking.workerid;
+# their names are part of this module's interface.
+from study.tracking.runlog import (
+    MAX_METRICS,
+    MAX_PARAMS,
+    MAX_TAGS,
+    STATUS_TO_RUN_STATUS,
+    WORKER_TAG,
+    TrialRecord,
+    Unavailable,
+    _collided,
+    _finite,
+    _first_line,
+    _param_text,
+    _retry,
+    _retryable,
+    as_storage_error,
+    history_csv,
+    log_batch,
+    result_values,
+    tol_key,
+    trial_payload,
+)
+from study.tracking.uri import artifact_root, is_server, sqlite_path, ui_command, ui_text
+from study.tracking.workerid import worker_host, worker_id, worker_is_dead
+
+__all__ = [
+    "MAX_METRICS", "MAX_PARAMS", "MAX_TAGS", "STATUS_TO_RUN_STATUS",
+    "WORKER_TAG", "Tracker", "TrialRecord", "artifact_root", "as_storage_error",
+    "dataset_input", "history_csv", "is_server", "log_batch", "log_report_artifacts",
+    "package_versions", "result_values", "sqlite_path", "tol_key", "trial_payload",
+    "ui_command", "ui_text", "worker_host", "worker_id", "worker_is_dead",
+]
+
+
+# ── the tracker ─────────────────────────────────────────────────────────────────────────────
+
+
+def _quiet_migrations() -> None:
+    # A new sqlite store prints its schema migration at INFO; a sweep's output is its summary.
+    for name in ("alembic", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # The store also logs every SQLAlchemy error with its traceback, even a lock that a retry
+    # waits out; an error that stops the sweep is its one line (its traceback with --debug).
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+
+
+class Tracker:
+    """One experiment in one tracking store; see the module docstring for what is logged."""
+
+    def __init__(self, uri: str, experiment: str, *, create: bool = True) -> None:
+        self.uri = uri
+        self.experiment = experiment
+        self.parent_run_id: str | None = None
+        self.owns_parent = True
+        self._open_child: str | None = None
+        _quiet_migrations()
+        # a tracking server would print two "View run" lines per closed run (and fetch the run
+        # again to make them); the summary says where the runs are
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+        if not create:
+            self.client = MlflowClient(tracking_uri=uri)
+            self.experiment_id = ""
+            return
+        db = sqlite_path(uri)
+        if db is None:
+            self.client = MlflowClient(tracking_uri=uri)
+            self.experiment_id = self._experiment_id()
+            return
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the MLflow store folder {db.parent}: {exc}") \
+                from exc
+        from filelock import FileLock
+
+        # Several processes migrating a brand-new sqlite store at once corrupt it: serialise
+        # the schema creation and the experiment's create-or-get.
+        with FileLock(str(db.parent / f".{db.name}.lock"), timeout=120):
+            self.client = MlflowClient(tracking_uri=uri)
+            self.experiment_id = self._experiment_id()
+
+    @classmethod
+    def attach(cls, uri: str, experiment: str, experiment_id: str,
+               parent_run_id: str | None) -> Tracker:
+        """A worker's tracker: the experiment and the parent run exist (made once by the
+        process that started the workers); nothing is created or migrated here, and the
+        parent run is left for its owner to close."""
+        tracker = cls(uri, experiment, create=False)
+        tracker.experiment_id = str(experiment_id)
+        tracker.parent_run_id = parent_run_id
+        tracker.owns_parent = False
+        return tracker
+
+    def _experiment_id(self) -> str:
+        try:
+            exp = _retry(lambda: self.client.get_experiment_by_name(self.experiment),
+                         "read the experiment")
+            if exp is not None:
+                if exp.lifecycle_stage == "deleted":
+                    raise StorageError(f"MLflow experiment {self.experiment!r} is deleted in "
+                                       f"{self.uri}; restore it or choose another name")
+                return exp.experiment_id
+            root = artifact_root(self.uri)
+            location = None if root is None else (root / self.experiment).as_uri()
+            try:
+                return self.client.create_experiment(self.experiment, artifact_location=location)
+            except MlflowException as exc:  # another worker created it first
+                if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                    raise
+                return self.client.get_experiment_by_name(self.experiment).experiment_id
+        except MlflowException as exc:
+            raise StorageError(f"cannot use the MLflow store {self.uri}: {_first_line(exc)}") \
+                from exc
+        except OSError as exc:
+            raise StorageError(f"cannot use the MLflow store {self.uri}: {exc}") from exc
+
+    # parent ─────────────────────────────────────────────────────────────────────────────────
+
+    def start_parent(self, run_name: str, *, config_yaml: str, dataset: DatasetInput | None,
+                     params: Mapping[str, Any], metrics: Mapping[str, float],
+                     tags: Mapping[str, str]) -> str:
+        """Create the invocation's parent run and log what describes the whole sweep."""
+        now = int(time.time() * 1000)
+        run = _retry(lambda: self.client.create_run(
+            self.experiment_id, start_time=now, run_name=run_name,
+            tags={**tags, WORKER_TAG: worker_id(), "study.role": "sweep"}), "create the parent run")
+        run_id = run.info.run_id
+        self.parent_run_id = run_id
+        log_batch(self.client, run_id,
+                  metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if _finite(v)],
+                  params=[Param(k, _param_text(v)) for k, v in params.items()])
+        _retry(lambda: self.client.log_text(run_id, config_yaml, "config.yaml"), "log config")
+        if dataset is not None:
+            _retry(lambda: self.client.log_inputs(run_id, [dataset]), "log the data set",
+                   transient=lambda e: _retryable(e) or _collided(e))
+        return run_id
+
+    def end_parent(self, status: str, metrics: Mapping[str, float] | None = None,
+                   patient: bool = True) -> None:
+        """Close the parent run (FINISHED, KILLED or FAILED), with closing metrics; a worker's
+        tracker leaves it to the process that made it. ``patient=False``: no retries."""
+        if self.parent_run_id is None or not self.owns_parent:
+            return
+        run_id, now = self.parent_run_id, int(time.time() * 1000)
+        delays = None if patient else ()
+        if metrics:
+            log_batch(self.client, run_id, metrics=[Metric(k, float(v), now, 0)
+                                                    for k, v in metrics.items() if _finite(v)])
+        _retry(lambda: self.client.set_terminated(run_id, status, end_time=now), "end the run",
+               delays=delays)
+        self.parent_run_id = None
+
+    # children ───────────────────────────────────────────────────────────────────────────────
+
+    def existing_children(self, study_uid: str, since_ms: int) -> dict[int, Run]:
+        """Child runs by trial number of ``study_uid`` started at or after ``since_ms``: one
+        query per batch instead of one per trial."""
+        flt = (f"tags.`optuna.study_uid` = '{study_uid}' "
+               f"AND attributes.start_time >= {int(since_ms)}")
+        found: dict[int, Run] = {}
+        token = None
+        while True:
+            page = _retry(lambda t=token: self.client.search_runs(
+                [self.experiment_id], flt, max_results=1000, page_token=t), "search runs")
+            for run in page:
+                number = run.data.tags.get("optuna.trial_number")
+                if number is not None and number.isdigit():
+                    found.setdefault(int(number), run)
+            token = page.token
+            if not token:
+                return found
+
+    def _find_child(self, study_uid: str, number: int) -> Run | None:
+        flt = (f"tags.`optuna.study_uid` = '{study_uid}' "
+               f"AND tags.`optuna.trial_number` = '{number}'")
+        runs = self.client.search_runs([self.experiment_id], flt, max_results=1)
+        return runs[0] if runs else None
+
+    def log_trial(self, rec: TrialRecord, existing: Run | None = None) -> str:
+        """Create the trial's child run, log it in a few batched calls and close it.
+
+        An ``existing`` run of the same trial is returned as is when it was closed, and
+        completed otherwise, with its own start time as the timestamp of every point so that
+        points logged before are not repeated."""
+        now = int(time.time() * 1000)
+        run = None
+        if existing is not None:
+            if existing.info.status != "RUNNING":
+                return existing.info.run_id
+            run, now = existing, int(existing.info.start_time)
+        create_tags, metrics, params, tags = trial_payload(rec, now, self.parent_run_id)
+        if run is None:
+            run = _retry(
+                lambda: self.client.create_run(self.experiment_id, start_time=now,
+                                               tags=create_tags, run_name=rec.run_name),
+                "create a trial run",
+                before_retry=lambda: self._find_child(rec.study_uid, rec.number))
+        run_id = run.info.run_id
+        self._open_child = run_id
+        log_batch(self.client, run_id, metrics, params, tags)
+        text = history_csv(rec.result, rec.param_names)
+        _retry(lambda: self._log_text(run.info.artifact_uri, text, "history.csv"),
+               "log the history")
+        status = STATUS_TO_RUN_STATUS[rec.result.status]
+        _retry(lambda: self.client.set_terminated(run_id, status, end_time=now), "end the run")
+        self._open_child = None
+        return run_id
+
+    def _log_text(self, artifact_uri: str, text: str, name: str) -> None:
+        """``client.log_text`` without its lookup of the run (one request less per trial on a
+        tracking server): the artifact location comes with the run."""
+        import tempfile
+
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        repo = get_artifact_repository(artifact_uri, tracking_uri=self.uri)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / name
+            path.write_text(text, encoding="utf-8")
+            repo.log_artifact(str(path))
+
+    def kill_open_child(self, patient: bool = True) -> None:
+        """Mark a child run interrupted mid-logging KILLED (Ctrl-C/SIGTERM)."""
+        if self._open_child is not None:
+            run_id, self._open_child = self._open_child, None
+            _retry(lambda: self.client.set_terminated(run_id, "KILLED",
+                                                      end_time=int(time.time() * 1000)),
+                   "end an interrupted run", delays=None if patient else ())
+
+    def mark_killed(self, run_id: str, reason: str) -> None:
+        """Mark a closed child run KILLED, with the reason as the tag ``study.killed``."""
+        _retry(lambda: self.client.set_tag(run_id, "study.killed", reason), "tag a run")
+        _retry(lambda: self.client.update_run(run_id, status="KILLED"), "end a run")
+
+    def kill_trial_runs(self, study_uid: str, numbers: Sequence[int], patient: bool = True
+                        ) -> int:
+        """Mark KILLED the child runs of trials ``numbers`` of ``study_uid``, which were failed
+        and queued again (their worker died, or stopped before telling them): a run left
+        RUNNING, and also one logged in full whose trial was never told, so that every
+        FINISHED or FAILED run belongs to a complete trial. Returns how many."""
+        delays = None if patient else ()
+        now, killed = int(time.time() * 1000), 0
+        for number in numbers if study_uid else ():
+            flt = (f"tags.`optuna.study_uid` = '{study_uid}' AND "
+                   f"tags.`optuna.trial_number` = '{int(number)}'")
+            found = _retry(lambda f=flt: self.client.search_runs([self.experiment_id], f),
+                           "search runs", delays=delays)
+            for run in found:
+                if run.info.status == "KILLED":
+                    continue
+                if run.info.status == "RUNNING":
+                    _retry(lambda r=run: self.client.set_terminated(
+                        r.info.run_id, "KILLED", end_time=now), "end a dead run", delays=delays)
+                else:
+                    self.mark_killed(run.info.run_id, "its trial was never told; run again")
+                killed += 1
+        return killed
+
+    def reap_dead_workers(self) -> int:
+        """Mark RUNNING runs of dead processes on this host KILLED (kill -9 leaves them
+        RUNNING for ever); returns how many."""
+        flt = f"attributes.status = '{RunStatus.to_string(RunStatus.RUNNING)}'"
+        runs = _retry(lambda: self.client.search_runs([self.experiment_id], flt,
+                                                      max_results=1000), "search runs")
+        dead = [r for r in runs if worker_is_dead(r.data.tags.get(WORKER_TAG))]
+        now = int(time.time() * 1000)
+        for run in dead:
+            _retry(lambda r=run: self.client.set_terminated(r.info.run_id, "KILLED",
+                                                            end_time=now), "end a dead run")
+        return len(dead)
+
+
+def dataset_input(name: str, source: str, digest: str, columns: Sequence[str], n_rows: int,
+                  targets: str) -> DatasetInput:
+    """An MLflow dataset input: name, source path, digest, column schema and size."""
+    schema = {"mlflow_colspec": [{"type": "double", "name": c, "required": True}
+                                 for c in columns]}
+    profile = {"num_rows": n_rows, "num_elements": n_rows * len(columns), "targets": targets}
+    entity = Dataset(name=name, digest=digest, source_type="local",
+                     source=json.dumps({"uri": source}), schema=json.dumps(schema),
+                     profile=json.dumps(profile))
+    return DatasetInput(entity, tags=[InputTag("mlflow.data.context", "training")])
+
+
+def package_versions(names: Iterable[str] = ("study", "numpy", "optuna", "mlflow")
+                     ) -> dict[str, str]:
+    """Installed versions, read from package metadata (nothing is imported)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+def log_report_artifacts(uri: str, experiment: str, folder: str | Path,
+                         artifact_path: str = "report") -> str | None:
+    """Log every file under ``folder`` as artifacts (under ``artifact_path``) of the latest
+    parent run of ``experiment`` (the run tagged ``study.role = sweep`` that started last).
+    Returns its run id, or None when the store, the experiment or a parent run does not exist
+    (nothing is created)."""
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():
+        return None
+    _quiet_migrations()
+    client = MlflowClient(tracking_uri=uri)
+    try:
+        exp = _retry(lambda: client.get_experiment_by_name(experiment), "read the experiment")
+        if exp is None or exp.lifecycle_stage == "deleted":
+            return None
+        runs = _retry(lambda: client.search_runs(
+            [exp.experiment_id], "tags.`study.role` = 'sweep'",
+            order_by=["attributes.start_time DESC"], max_results=1), "search runs")
+        if not runs:
+            return None
+        run_id = runs[0].info.run_id
+        _retry(lambda: client.log_artifacts(run_id, str(folder), artifact_path),
+               "log the report")
+    except Unavailable as exc:
+        raise Unavailable(exc.what, exc.attempts, exc.reason, f"the MLflow store {uri}") \
+            from exc
+    return run_id
