@@ -159,7 +159,7 @@ def test_eight_commands_started_together_on_new_stores_complete_exactly_n_trials
 
 
 # ── hostile input through `study run` (RELIABILITY cases 16-21) ─────────────────────────────
-# Inputs already checked end to end by `study validate` in test_config.py are not repeated;
+# Inputs already checked end to end by `study validate` in config/test_model.py are not repeated;
 # these reach `study run` and must stop it before any store, run or report exists.
 
 YAML_TRAPS = [

@@ -16,7 +16,7 @@ from study.questions import output as F
 from study.questions.claims_article import article_loop
 from study.questions.iterations import BACKTRACKING_STEP, cures
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

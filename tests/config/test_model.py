@@ -30,7 +30,7 @@ from study.core.data import load_problem
 from study.core.engine import Settings
 from study.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs").glob("*.yaml"))
 POINTS = "x,y\n1,1\n2,3\n3,3\n4,3\n5,5\n"
 BASE = {"name": "t", "data": {"path": "data.csv"}, "search": {"space": {"lr": 1.0e-4}}}

@@ -14,7 +14,7 @@ from study.core import datasets
 from study.core.data import load_problem, problem_from_frame
 from study.errors import DataError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data"
 
 

@@ -17,7 +17,7 @@ from study.questions import reproduce as R
 from study.questions.claims_article import PUBLISHED, article_loop
 from study.questions.claims_tutorials import C_START
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_committed_reproductions_page_is_what_the_code_produces(nedrich_csv, monkeypatch,

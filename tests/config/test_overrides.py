@@ -1,5 +1,5 @@
 """study.config.overrides: ``--set dotted.key=value`` on a raw config tree. How an override's value
-fails validation, naming the override, is checked end to end in test_config.py."""
+fails validation, naming the override, is checked end to end in config/test_model.py."""
 
 from __future__ import annotations
 

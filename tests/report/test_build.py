@@ -72,7 +72,7 @@ search:
 
 @pytest.fixture()
 def tiny_config(tmp_path, monkeypatch) -> Path:
-    data = Path(__file__).resolve().parents[1] / "data" / "blog_like.csv"
+    data = Path(__file__).resolve().parents[2] / "data" / "blog_like.csv"
     if not data.is_file():
         pytest.skip(f"{data} is missing")
     monkeypatch.chdir(tmp_path)
