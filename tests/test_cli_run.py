@@ -174,13 +174,14 @@ YAML_TRAPS = [
      ": search.space.epochs must be an integer; got 10.5"),
     (CONFIG.replace("epochs: 200", "epochs: true"),
      ": search.space.epochs must be an integer; got true"),
-    (CONFIG.replace("epochs: 200", "epochs: 0"), ": search.space.epochs must be >= 1; got 0"),
+    (CONFIG.replace("epochs: 200", "epochs: 0"),
+     ": search.space.epochs must be >= 1 and <= 1000000000; got 0"),
     (CONFIG.replace("init_m: {low: -1.0, high: 1.0}", "init_m: {low: 3, high: 1}"),
      ": search.space.init_m.low must be <= high (1); got 3"),
     (CONFIG.replace("lr: {low: 0.01, high: 2.0, log: true}", "lr: .nan"),
-     ": search.space.lr must be a finite number; got nan"),
+     ": search.space.lr must be > 0 and finite; got nan"),
     (CONFIG.replace("lr: {low: 0.01, high: 2.0, log: true}", "lr: {low: 0.01, high: .inf}"),
-     ": search.space.lr.high must be a finite number; got inf"),
+     ": search.space.lr.high must be > 0 and finite; got inf"),
 ]
 
 CSV_TRAPS = [

@@ -16,24 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
-
-def show(value: Any) -> str:
-    """A bad value as a message shows it: YAML-like, short."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return repr(value) if len(value) <= 60 else f"a {len(value)}-character string"
-    if isinstance(value, float | int):
-        return repr(value)
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def num(x: Any) -> str:
-    """A bound as a rule states it: ``0`` rather than ``0.0``."""
-    return str(int(x)) if isinstance(x, float) and x.is_integer() and abs(x) < 1e15 else repr(x)
+from study.core.constraints import num, show
 
 
 class Rule(Exception):

@@ -27,74 +27,57 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import SimpleNamespace
+from typing import Any
 
 from pydantic import (
     Field,
     PrivateAttr,
-    Strict,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from study.config.messages import Rule, dotted, first_error, num, show
+from study.config.constraints import MAX_TEXT, SWEEP_DEFAULTS, declared, grid_problem
+from study.config.messages import Rule, dotted, first_error
 from study.config.overrides import apply_override, override_path
 from study.config.sections import (
-    METRICS,
-    NEDRICH_HINT,
     STUDY_NAME,
     AlgorithmConfig,
-    Bool,
-    Column,
     DataConfig,
-    Float,
-    Int,
     Model,
     Objective,
     ReportConfig,
-    StopTol,
     Text,
-    Tolerance,
     TrackingConfig,
+    declared_type,
     fill_outputs,
 )
-from study.config.space import (
-    ALGORITHM_KEYS,
-    MAX_NAME,
-    SPACE_DEFAULTS,
-    SPACE_KEYS,
-    SpaceSpec,
-    init_space,
-    parse_space,
-)
+from study.config.space import SPACE_DEFAULTS, SpaceSpec, init_space, parse_space
 from study.config.yamlio import dump_yaml, parse_yaml
+from study.core.constraints import num, show
 from study.core.engine import Settings
 from study.errors import ConfigError
 
-# Every name this module offered before it was split, so that importers need not change.
-__all__ = [
-    "ALGORITHM_KEYS", "DEFAULTS", "MAX_NAME", "MAX_TEXT", "METRICS", "NEDRICH_HINT", "SAMPLERS",
-    "SPACE_DEFAULTS", "SPACE_KEYS", "AlgorithmConfig", "Bool", "Column", "DataConfig", "Float",
-    "Int", "Objective", "ReportConfig", "SearchConfig", "SpaceSpec", "StopTol", "StudyConfig",
-    "Text", "Tolerance", "TrackingConfig", "describe_defaults", "fingerprint_changes",
-    "load_config", "parse_space", "parse_yaml",
-]
+S = SimpleNamespace(**{name: declared_type(f"search.{name}")  # the search's types
+                       for name in ("sampler", "seed", "n_trials", "batch_size")})
 
-MAX_TEXT = 6000  # longest MLflow param value
-SAMPLERS = ("grid", "random", "qmc", "tpe", "nsga2")
+
+def _search(name: str, description: str) -> Any:
+    """The field of search key ``name``: its declared default, the description."""
+    return Field(SWEEP_DEFAULTS[f"search.{name}"], description=description)
 
 
 class SearchConfig(Model):
     """How Optuna searches: sampler, budget, objectives, space."""
 
-    sampler: Literal[SAMPLERS] = Field("tpe", description=" | ".join(SAMPLERS))
-    seed: Annotated[int, Strict(), Field(ge=0)] = Field(0, description="sampler seed")
-    n_trials: Annotated[int, Strict(), Field(ge=1)] = Field(
-        100, description="total complete trials wanted (a resume tops up to it)")
-    batch_size: Annotated[int, Strict(), Field(ge=1)] = Field(
-        32, description="trials asked from Optuna and run as one engine batch")
+    sampler: S.sampler = _search("sampler", " | ".join(declared("search.sampler").values))
+    seed: S.seed = _search("seed", "sampler seed")
+    n_trials: S.n_trials = _search("n_trials",
+                                      "total complete trials wanted (a resume tops up to it)")
+    batch_size: S.batch_size = _search("batch_size",
+                                          "trials asked from Optuna and run as one engine batch")
     objectives: tuple[Objective, ...] = Field(
         (Objective(metric="dist_to_ols"),), min_length=1,
         description="one or more {metric, direction, tol}")
@@ -117,10 +100,9 @@ class SearchConfig(Model):
                 raise Rule(("objectives", i), f"repeats objective {name}").pydantic()
         if self.sampler == "grid":
             for key, spec in self.space.items():
-                if spec.kind == "range" and spec.step is None:
-                    raise Rule(("space", key), "the grid sampler needs {values: [...]}, a "
-                               "constant or a range with step; got a continuous range "
-                               f"{show(spec.to_raw())}").pydantic()
+                text = grid_problem(spec)
+                if text is not None:
+                    raise Rule(("space", key), text).pydantic()
         return self
 
     @property

@@ -8,7 +8,8 @@ from typing import Annotated
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
-from study.config.messages import Rule, did_you_mean, dotted, first_error, num, show
+from study.config.messages import Rule, did_you_mean, dotted, first_error
+from study.core.constraints import num, show
 
 
 class _Inner(BaseModel):
