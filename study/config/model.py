@@ -1,24 +1,24 @@
-"""A study's YAML config → validated, frozen config objects; the one place defaults live.
+"""A study's YAML config → validated, frozen config objects.
 
-The work is shared out: :mod:`study.config.yamlio` reads the YAML (YAML 1.2 numbers and booleans, no
-duplicate keys, errors as ``file:line:col: message``), :mod:`study.config.sections` holds the section
-models, :mod:`study.config.space` the search space, :mod:`study.config.overrides` the ``--set`` overrides and
-:mod:`study.config.messages` the wording of a broken rule. This module holds the search section, the
-whole study, loading and the table of defaults; the rest of the package imports from here.
+The work is shared out: :mod:`study.config.yamlio` reads the YAML (YAML 1.2 numbers and booleans,
+no duplicate keys, errors as ``file:line:col: message``), :mod:`study.config.sections` holds the
+section models, :mod:`study.config.space` the search space, :mod:`study.config.overrides` the
+``--set`` overrides and :mod:`study.config.messages` the wording of a broken rule. This module
+holds the search section, the whole study, loading and the table of defaults. Allowed values and
+defaults are declared in :mod:`study.core.constraints` (engine settings, ``lr``, ``epochs``,
+starts) and :mod:`study.config.constraints` (the sweep's); the models read them.
 
 Validation (pydantic v2, ``extra="forbid"``, frozen): every error is one
 :class:`study.errors.ConfigError` line naming the file, the dotted key, the rule and the bad value,
-e.g. ``configs/lr.yaml: search.space.lr.low must be > 0; got -1e-05``. Scalars are strict: ints must
-be ints (not ``10.5``, ``"10"`` or ``true``), a float accepts an int, bools are not numbers, and
-``.nan``/``.inf`` are refused everywhere.
+e.g. ``configs/lr.yaml: search.space.lr.low must be > 0 and finite; got -1e-05``. Scalars are
+strict: ints must be ints (not ``10.5``, ``"10"`` or ``true``), a float accepts an int, bools are
+not numbers, and ``.nan``/``.inf`` are refused everywhere.
 
 Paths: ``data.path`` is relative to the config file's folder (inputs travel with the config);
 ``tracking.*`` and ``report.dir`` are relative to the working directory (outputs land where the
-command runs). Every default is listed by :func:`describe_defaults` (and :data:`DEFAULTS`); the
-algorithm defaults are :class:`study.core.engine.Settings`'s own. A space entry not given: ``epochs`` is
-1000, each start (``init_*``) is 0.
+command runs). Every default is listed by :func:`describe_defaults` (and :data:`DEFAULTS`). A
+space entry not given: ``epochs`` is its declared default (1000), each start (``init_*``) is 0.
 """
-
 from __future__ import annotations
 
 import copy

@@ -159,7 +159,7 @@ class Maybe(Constraint):
 
     @property
     def rule(self) -> str:  # type: ignore[override]
-        return f"{self.inner.rule}, or null"
+        return self.inner.rule  # null switches the rule off: the config's key says so
 
     def problem(self, value: Any) -> str | None:
         return None if value is None else self.inner.problem(value)
