@@ -1,5 +1,5 @@
-"""study.config.messages: bad values shown short, key paths written as a reader writes them, pydantic's
-errors worded as 'must …; got …', and the closest name offered for a typo."""
+"""study.config.messages: bad values shown short, key paths written as a reader writes them,
+pydantic's errors worded as 'must …; got …', and the closest name offered for a typo."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""study.config.model and `study validate`: every validation rule's one-line message (file, dotted key,
-rule, bad value), overrides, defaults, the resolved config and the study hash. The YAML reading
-itself is tested in test_yamlio.py, the search space's rules one by one in test_space.py."""
+"""study.config.model and `study validate`: every validation rule's one-line message (file,
+dotted key, rule, bad value), overrides, defaults, the resolved config and the study hash. The
+YAML reading itself is tested in test_yamlio.py, the search space's rules one by one in
+test_space.py."""
 
 from __future__ import annotations
 
@@ -18,14 +19,14 @@ import yaml
 from study.cli import main
 from study.config.model import (
     DEFAULTS,
-    AlgorithmConfig,
-    SpaceSpec,
     StudyConfig,
     describe_defaults,
     fingerprint_changes,
     load_config,
-    parse_yaml,
 )
+from study.config.sections import AlgorithmConfig
+from study.config.space import SpaceSpec
+from study.config.yamlio import parse_yaml
 from study.core.data import load_problem
 from study.core.engine import Settings
 from study.errors import ConfigError
@@ -168,7 +169,8 @@ RULES = [
     ({"search.batch_size": 0}, "search.batch_size must be >= 1; got 0"),
     ({"algorithm.momentum": 1}, "algorithm.momentum must be >= 0 and < 1; got 1"),
     ({"algorithm.shrink": 0}, "algorithm.shrink must be > 0 and < 1; got 0"),
-    ({"algorithm.divergence_factor": 1}, "algorithm.divergence_factor must be > 1 and finite; got 1"),
+    ({"algorithm.divergence_factor": 1},
+     "algorithm.divergence_factor must be > 1 and finite; got 1"),
     ({"algorithm.history_points": 1}, "algorithm.history_points must be >= 2 and <= 1000; got 1"),
     ({"algorithm.tol_param": -0.1}, "algorithm.tol_param must be >= 0 and finite; got -0.1"),
     ({"algorithm.param_tols": []}, "algorithm.param_tols must have at least 1 item(s)"),
@@ -329,7 +331,8 @@ def test_overrides_apply_before_validation(folder):
     ("search.space.lr.low=-1", "--set search.space.lr.low=-1: search.space.lr is not a mapping; "
                                "got 0.0001"),
     ("search.space.lr={low: -1e-5, high: 1}",
-     "search.space.lr.low must be > 0 and finite; got -1e-05 (from --set search.space.lr={low: -1e-5, "),
+     "search.space.lr.low must be > 0 and finite; got -1e-05 (from --set "
+     "search.space.lr={low: -1e-5, "),
     ("search.space.epochs=1e3", "search.space.epochs must be an integer; got 1000.0 (from --set"),
     ("foo", "--set foo: expected KEY=VALUE with a dotted key"),
     ("=3", "--set =3: expected KEY=VALUE"),

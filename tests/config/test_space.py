@@ -1,5 +1,5 @@
-"""study.config.space: search-space entries → SpaceSpec, every space rule (key path and message), and the
-start θ₀'s entries for a number of features. The full one-line messages, with the file and the
+"""study.config.space: search-space entries → SpaceSpec, every space rule (key path and message),
+and the start θ₀'s entries for a number of features. The full one-line messages, with the file and the
 ``search.space.`` prefix, are checked end to end in config/test_model.py."""
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ SPACE_RULES = [
     ({"epochs": {"values": [100, -5]}}, ("epochs", "values", 1),
      "must be >= 1 and <= 1000000000; got -5"),
     ({"epochs": {"low": 10, "high": 100.5}}, ("epochs", "high"), "must be an integer; got 100.5"),
-    ({"momentum": {"low": 0.5, "high": 1.0}}, ("momentum", "high"), "must be >= 0 and < 1; got 1.0"),
+    ({"momentum": {"low": 0.5, "high": 1.0}}, ("momentum", "high"),
+     "must be >= 0 and < 1; got 1.0"),
     ({"standardize": {"values": [False, "yes"]}}, ("standardize", "values", 1),
      "must be true or false; got 'yes' (only true/false are booleans)"),
     # ranges
