@@ -1,6 +1,6 @@
 """study.config.space: search-space entries → SpaceSpec, every space rule (key path and message),
-and the start θ₀'s entries for a number of features. The full one-line messages, with the file and the
-``search.space.`` prefix, are checked end to end in config/test_model.py."""
+and the start θ₀'s entries for a number of features. The full one-line messages, with the file
+and the ``search.space.`` prefix, are checked end to end in config/test_model.py."""
 
 from __future__ import annotations
 
