@@ -44,6 +44,9 @@ from study.core.constraints import (
     show,
 )
 
+Bool = Annotated[bool, Strict()]
+Text = Annotated[str, Strict()]
+
 
 def declared_type(name: str) -> Any:
     """The pydantic type of a declared value: the strict type, then the declared rule (its
@@ -89,10 +92,6 @@ def _distinct(rule: Tolerances) -> Any:
     return check
 
 
-Int = Annotated[int, Strict()]
-Bool = Annotated[bool, Strict()]
-Text = Annotated[str, Strict()]
-Float = declared_type("init")
 Column = Annotated[str, Strict(), Field(min_length=1)] | Annotated[int, Strict(), Field(ge=0)]
 Tolerance = declared_type_of(PARAMETER_CONSTRAINTS["param_tols"].item)
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -103,7 +102,11 @@ DistTol = declared_type("report.dist_tol")
 
 
 def setting(name: str, description: str) -> Any:
-    """The field of engine setting ``name``: its declared default, the description."""
+    """The field of engine setting ``name``: its declared default, the description and, for a
+    number, its declared rule."""
+    rule = declared(name)
+    if not isinstance(rule, Options | Boolean):
+        description = f"{description}; {rule.rule}"
     return Field(DEFAULTS[name], description=description)
 
 
