@@ -177,9 +177,9 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                         "server")
     p.add_argument("--heartbeat", type=int, default=None, metavar="SECONDS",
                    help="on RDB storages (sqlite://, postgresql://), record running trials' "
-                        "heartbeats this often; a trial silent 4x as long is failed and run "
-                        f"again (default {api.default('heartbeat')}; use the same value on "
-                        "every machine)")
+                        f"heartbeats this often; a trial silent {api.default('heartbeat_grace')}x "
+                        f"as long is failed and run again (default {api.default('heartbeat')}; "
+                        "use the same value on every machine)")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:

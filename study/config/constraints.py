@@ -11,7 +11,8 @@ from typing import Any
 
 from study.core.constraints import POSITIVE, Constraint, Interval, Options, constraint, show
 
-HEARTBEAT_SECONDS = 10  # interval of running trials' heartbeats on RDB storages; 4x silent = dead
+HEARTBEAT_SECONDS = 10  # interval of running trials' heartbeats on RDB storages
+GRACE_FACTOR = 4  # a trial silent for this many heartbeat intervals belongs to a dead worker
 MAX_TEXT = 6000  # longest MLflow param value
 MAX_NAME = 250  # longest MLflow param / metric key
 
@@ -28,6 +29,7 @@ SWEEP_CONSTRAINTS: dict[str, Constraint] = {
     "report.dist_tol": POSITIVE,
     "workers": Interval(int, 1, None),
     "heartbeat": Interval(int, 1, None),
+    "heartbeat_grace": Interval(int, 2, None),  # one interval late is not yet dead
 }
 
 SWEEP_DEFAULTS: dict[str, Any] = {
@@ -38,6 +40,7 @@ SWEEP_DEFAULTS: dict[str, Any] = {
     "report.dist_tol": 0.01,
     "workers": 1,
     "heartbeat": HEARTBEAT_SECONDS,
+    "heartbeat_grace": GRACE_FACTOR,
 }
 
 GRID_RULE = "the grid sampler needs {values: [...]}, a constant or a range with step"
