@@ -34,7 +34,8 @@ def show(value: Any) -> str:
     if isinstance(value, str):
         return repr(value) if len(value) <= 60 else f"a {len(value)}-character string"
     if isinstance(value, numbers.Real):
-        return repr(value.item() if hasattr(value, "item") else value)
+        text = repr(value.item() if hasattr(value, "item") else value)
+        return text if len(text) <= 60 else f"a {len(text)}-digit number"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
@@ -95,7 +96,7 @@ class Interval(Constraint):
     def __contains__(self, value: Any) -> bool:
         if not (_is_int(value) if self.kind is int else _is_number(value)):
             return False
-        if not math.isfinite(value):
+        if not _is_int(value) and not math.isfinite(value):  # ints are finite, even 10**400
             return False
         low_ok = self.low is None or (value >= self.low if self.closed in ("both", "left")
                                       else value > self.low)

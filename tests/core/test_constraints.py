@@ -98,6 +98,8 @@ def test_a_label_names_the_value_and_check_params_checks_each():
     with pytest.raises(ValueError, match=r"^init must be a finite number; got inf$"):
         C.check_each("init", [0.0, 1.0, INF])
     assert C.constraint("max_epochs") is C.constraint("epochs")
+    assert C.constraint("epochs").problem(10**400).endswith("; got a 401-digit number")
+    assert C.constraint("lr").problem(10**400) is None
 
 
 def test_rules_read_as_a_reader_writes_them():
