@@ -1,5 +1,4 @@
-"""study.config.yamlio: YAML 1.2 numbers and booleans, file:line:col errors, and a dump that
-reads back."""
+"""study.config.yamlio: YAML 1.2 numbers and booleans, file:line:col errors, and a dump that reads back."""
 
 from __future__ import annotations
 
