@@ -27,6 +27,45 @@ if TYPE_CHECKING:
     from study.questions.iterations import Answer
     from study.sweep.summary import SweepSummary
 
+# ── declared values (study.core.constraints, study.config.constraints) ─────────────────────
+
+
+def choices(name: str) -> dict[str, str]:
+    """The allowed values of a declared option (``cost``, ``optimizer``, ``search.sampler``, …),
+    each with one line of meaning."""
+    from study.config.constraints import declared
+
+    return dict(declared(name).meanings)
+
+
+def default(name: str) -> Any:
+    """The declared default of an engine setting or trial input (``lr``, ``momentum``, …) or of a
+    sweep key (``search.n_trials``, ``heartbeat``, …)."""
+    from study.config.constraints import SWEEP_DEFAULTS
+    from study.core.constraints import DEFAULTS
+
+    return SWEEP_DEFAULTS[name] if name in SWEEP_DEFAULTS else DEFAULTS[name]
+
+
+def rule(name: str) -> str:
+    """The declared rule of ``name`` as a message states it (``> 0 and finite``)."""
+    from study.config.constraints import declared
+
+    return declared(name).rule
+
+
+def check_option(flag: str, name: str, value: Any) -> Any:
+    """``value`` if the declared rule of ``name`` allows it; else a one-line
+    :class:`~study.errors.StudyError` naming ``flag``: ``--lr must be > 0 and finite; got nan``."""
+    from study.config.constraints import declared
+    from study.errors import StudyError
+
+    text = declared(name).problem(value)
+    if text is not None:
+        raise StudyError(f"{flag} {text}")
+    return value
+
+
 # ── configs and data ────────────────────────────────────────────────────────────────────────
 
 
