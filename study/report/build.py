@@ -6,8 +6,8 @@ From the complete trials of a sweep :func:`build_report` writes, under one folde
    and theory's prediction (:mod:`study.report.regions`);
 2. ``figures/*.png``: plot data computed first (:mod:`study.report.figures`), drawn second
    (:mod:`study.report.drawing`);
-3. ``report.md`` and one self-contained ``report.html`` (:mod:`study.report.document`) whose conclusion
-   is written from the numbers (:mod:`study.report.text`);
+3. ``report.md`` and one self-contained ``report.html`` (:mod:`study.report.document`) whose
+   conclusion is written from the numbers (:mod:`study.report.text`);
 4. ``summary.json``: the region table and theory's figures per settings group.
 
 :func:`study.api.write_report` does this for a config's study and logs the folder to its MLflow
