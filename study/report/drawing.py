@@ -244,7 +244,8 @@ def _epoch_marks(ax, paths: pd.DataFrame) -> None:
             continue  # too close to the previous label to read
         last = point
         ax.plot(*point, "o", color="white", ms=4, mec="black")
-        ax.annotate(f"epoch {power_of_ten(10.0 ** k)}", tuple(point), xytext=(6, 0), textcoords="offset points",
+        ax.annotate(f"epoch {power_of_ten(10.0 ** k)}", tuple(point), xytext=(6, 0),
+                    textcoords="offset points",
                     fontsize=8, color="white", va="center")
 
 
