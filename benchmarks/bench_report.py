@@ -93,7 +93,7 @@ def _baseline() -> dict[str, float]:
     return {"savefig": savefig, "numpy": (time.perf_counter() - t) / 5}
 
 
-def run_case(name: str, profile: int = 0) -> dict:
+def run_case(name: str, profile: int = 0, keep: str | None = None) -> dict:
     """Build one case's report in this process; returns its timings and peak memory."""
     from study.report import drawing
     from study.report.build import build_report
@@ -118,7 +118,8 @@ def run_case(name: str, profile: int = 0) -> dict:
     if save is not None:  # older reports had no per-figure hook: time the whole only
         drawing.save_figure = timed
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = keep or scratch
         if profile:
             import cProfile
             import pstats
@@ -153,9 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--case", choices=sorted(CASES))
     parser.add_argument("--profile", type=int, default=0, help="print the top N of cProfile")
     parser.add_argument("--json", action="store_true", help="print one JSON line (internal)")
+    parser.add_argument("--keep", metavar="DIR", help="write the case's report to DIR to look at")
     args = parser.parse_args(argv)
     if args.case:
-        result = run_case(args.case, args.profile)
+        result = run_case(args.case, args.profile, args.keep)
         print(json.dumps(result) if args.json else "", end="\n" if args.json else "")
         if not args.json:
             _print(result)
