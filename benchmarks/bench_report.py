@@ -125,15 +125,15 @@ def run_case(name: str, profile: int = 0, keep: str | None = None) -> dict:
             import pstats
 
             prof = cProfile.Profile()
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             prof.runcall(build_report, spec, problem, table, tmp)
-            seconds = time.perf_counter() - t
+            seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
             pstats.Stats(prof).sort_stats("cumulative").print_stats(profile)
         else:
-            t = time.perf_counter()
+            t, cpu = time.perf_counter(), time.process_time()
             build_report(spec, problem, table, tmp)
-            seconds = time.perf_counter() - t
-    return {"case": name, "rows": problem.n, "trials": len(table), "seconds": seconds,
+            seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
+    return {"case": name, "rows": problem.n, "trials": len(table), "seconds": seconds, "cpu": cpu,
             "figures": per_figure, "peak_rss_mb": resource.getrusage(
                 resource.RUSAGE_SELF).ru_maxrss / 1024, "rss_before_mb": rss_before / 1024,
             **{f"base_{k}": v for k, v in base.items()}}
@@ -141,7 +141,8 @@ def run_case(name: str, profile: int = 0, keep: str | None = None) -> dict:
 
 def _print(r: dict) -> None:
     print(f"{r['case']:<11} {r['rows']:>9,} rows {r['trials']:>6,} trials: report "
-          f"{r['seconds']:6.2f} s = {r['seconds'] / r['base_savefig']:6.0f}× an empty savefig "
+          f"{r['seconds']:6.2f} s (CPU {r.get('cpu', float('nan')):.2f} s) = "
+          f"{r['seconds'] / r['base_savefig']:4.0f}× an empty savefig "
           f"({r['base_savefig'] * 1e3:.0f} ms), {r['seconds'] / r['base_numpy']:6.0f}× the numpy "
           f"yardstick; peak RSS {r['peak_rss_mb']:,.0f} MB (before the report "
           f"{r['rss_before_mb']:,.0f} MB)")
