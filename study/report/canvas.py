@@ -72,9 +72,12 @@ def arrange(fig: Figure, axes: list, title: str = "", legend_ncols: int = 0,
     if title:
         fig.suptitle(title, y=1 - EDGE / height, va="top")
     if handles:
-        fig.legend(list(handles.values()), list(handles), loc="lower center",
-                   bbox_to_anchor=(0.5, EDGE / height), ncols=min(legend_ncols, len(handles)),
-                   fontsize=8, frameon=False)
+        legend = fig.legend(list(handles.values()), list(handles), loc="lower center",
+                            bbox_to_anchor=(0.5, EDGE / height),
+                            ncols=min(legend_ncols, len(handles)), fontsize=8, frameon=False)
+        for handle in legend.legend_handles:  # markers shrunk for crowded panels read as dots
+            if hasattr(handle, "set_sizes") and len(handle.get_sizes()):
+                handle.set_sizes([max(float(handle.get_sizes()[0]), 30.0)])
     if not colorbar:
         return None
     tall = 1 - (top + bottom) / height
@@ -156,6 +159,19 @@ def figure_handles(axes: list) -> dict[str, Any]:
 def legend_columns(fig: Figure) -> int:
     """Columns of a legend below the panels: 3 on a wide figure, else 2."""
     return 3 if fig.get_figwidth() >= 11 else 2
+
+
+def crowd(n_points: int, most: int = 400) -> float:
+    """Marker area factor for a panel of ``n_points``: 1 up to ``most``, then shrinking as
+    √(most/n) (at least 0.3), so thousands of trials stay points rather than a blot."""
+    return max(0.3, min(1.0, math.sqrt(most / max(n_points, 1))))
+
+
+def stacking(regions: Any) -> dict[str, float]:
+    """zorder per region: the rarest on top, so a few converged trials among thousands of
+    others stay visible."""
+    counts = pd.Series(regions).value_counts()
+    return {r: 2.0 + i * 0.1 for i, r in enumerate(counts.index)}
 
 
 def _padded(lo: float, hi: float, log: bool, pad: float = 0.08) -> tuple[float, float]:

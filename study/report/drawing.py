@@ -23,12 +23,14 @@ from study.report.canvas import (
     COLORS,
     MARKERS,
     arrange,
+    crowd,
     edge_line,
     epoch_limits,
     legend_columns,
     lr_limits,
     new_figure,
     power_of_ten,
+    stacking,
     wrap,
 )
 from study.report.figures import log_scale
@@ -55,11 +57,13 @@ def draw_regions(panels: list[dict], dist_tol: float, name: str = "") -> Figure:
     xlim, ylim = lr_limits(panels), epoch_limits(panels)
     for ax, panel in zip(axes, panels, strict=True):
         pts, front = panel["points"], panel["frontier"]
+        size, order = crowd(len(pts)), stacking(pts["region"])
         for region in REGIONS:
             sel = pts[pts["region"] == region]
             ax.scatter(sel["lr"], sel["epochs"], marker=MARKERS[region], c=COLORS[region],
-                       s=46 if region == "diverged" else 30, alpha=0.85, linewidths=1.6
-                       if region == "diverged" else 0, label=f"measured: {region}")
+                       s=(46 if region == "diverged" else 30) * size, alpha=0.85,
+                       linewidths=1.6 * size ** 0.5 if region == "diverged" else 0,
+                       label=f"measured: {region}", zorder=order.get(region, 2))
         odd = pts[pts["agrees"].eq(False).fillna(False).astype(bool)]
         if len(odd):
             ax.scatter(odd["lr"], odd["epochs"], s=120, facecolors="none", edgecolors="black",
@@ -102,17 +106,20 @@ def draw_distance(panels: list[dict], dist_tol: float | None = None) -> Figure:
     tol = f" (‖θ − θ*‖ ≤ {dist_tol:g})" if dist_tol else ""
     for ax, (panel, ycol) in zip(axes, layout, strict=True):
         pts = panel["points"]
+        size, order = crowd(len(pts)), stacking(pts["region"])
         for region, style in (("converged", {"marker": "o", "s": 40, "linewidths": 1.4,
                                              "edgecolors": COLORS["converged"]}),
                               ("not converged", {"marker": "v", "s": 38, "linewidths": 0})):
             sel = pts[pts["region"] == region]
             ax.scatter(sel["lr"], sel[ycol], c=sel["log10_dist"], cmap="viridis", norm=norm,
-                       label=f"_{region}", **style)
+                       label=f"_{region}", zorder=order.get(region, 2),
+                       **{**style, "s": style["s"] * size})
             ax.scatter([], [], c="#999999", label=region + (tol if region == "converged"
                                                             else ""), **style)  # legend: shape
         bad = pts[pts["region"] == "diverged"]
-        ax.scatter(bad["lr"], bad[ycol], marker="x", c=COLORS["diverged"], s=46, linewidths=1.6,
-                   label="diverged")
+        ax.scatter(bad["lr"], bad[ycol], marker="x", c=COLORS["diverged"], s=46 * size,
+                   linewidths=1.6 * size ** 0.5, label="diverged",
+                   zorder=order.get("diverged", 2))
         ax.set_xscale("log")
         ax.set_xlim(*lr_limits(panels))
         if log_scale(pts[ycol], 1.0):
@@ -284,9 +291,11 @@ def draw_axes(data: Mapping[str, Any]) -> Figure:
         ylog = log_scale(y[good]) if good.any() else False
         hi = float(y[good].max()) if good.any() else 1.0
         top = hi * 3 if ylog else hi + 0.1 * (hi - float(y[good].min()) if good.any() else 1)
+        size, order = crowd(len(pts)), stacking(pts["region"])
         for region in ("converged", "not converged"):
             sel = good & (pts["region"] == region).to_numpy()
-            ax.scatter(x[sel], y[sel], c=COLORS[region], s=26, alpha=0.7, label=region)
+            ax.scatter(x[sel], y[sel], c=COLORS[region], s=26 * size, alpha=0.7, label=region,
+                       zorder=order.get(region, 2))
         unreached = (pts["region"] != "diverged").to_numpy() & ~np.isfinite(y)
         if unreached.any():
             ax.scatter(x[unreached], np.full(unreached.sum(), top), marker="^", s=30,

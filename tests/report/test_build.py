@@ -132,6 +132,7 @@ def test_study_report_without_complete_trials(tiny_config, capsys):
     assert err.count("\n") == 1 and "study: error:" in err
     cfg = load_config(tiny_config)
     storage.open_study(cfg, sampling.make_sampler(cfg, sampling.build_space(cfg, 1)))
+    capsys.readouterr()  # Optuna's "new study created" line from this setup, not the command
     assert main(["report", str(tiny_config)]) == 2  # a study with no complete trial
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no complete trials" in err

@@ -322,3 +322,10 @@ def test_fixed_layout_keeps_texts_apart_and_inside(valley_table, valley, update_
         for i, a in enumerate(panels + extra):
             for b in (panels + extra)[i + 1:]:
                 assert not a.overlaps(b), key
+
+
+def test_crowded_panels_shrink_markers_and_keep_rare_regions_on_top():
+    assert canvas.crowd(100) == 1.0 and canvas.crowd(10_000) == pytest.approx(0.3)
+    assert canvas.crowd(1600) == pytest.approx(0.5)
+    order = canvas.stacking(["not converged"] * 50 + ["diverged"] * 9 + ["converged"] * 2)
+    assert order["converged"] > order["diverged"] > order["not converged"]
