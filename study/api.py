@@ -92,6 +92,16 @@ def config_problem(cfg: StudyConfig) -> Problem:
     return problem
 
 
+def validate(cfg: StudyConfig) -> Problem:
+    """Everything ``study run`` checks before it starts: the config's data and start space
+    (:func:`config_problem`) and that the report's folder can be written."""
+    from study.report.build import check_destination
+
+    problem = config_problem(cfg)
+    check_destination(cfg.report.dir)
+    return problem
+
+
 # ── sweeps and reports ──────────────────────────────────────────────────────────────────────
 
 
@@ -108,6 +118,10 @@ def run_sweep(cfg: StudyConfig, *, fresh: bool = False, progress: bool = True,
     from study.config.constraints import HEARTBEAT_SECONDS
 
     beat = HEARTBEAT_SECONDS if heartbeat is None else heartbeat
+    if report:  # a report that could not be written is refused before the sweep, not after
+        from study.report.build import check_destination
+
+        check_destination(cfg.report.dir)
     if workers > 1:
         from study.sweep.workers import run_with_workers
 
@@ -141,9 +155,10 @@ def write_report(cfg: StudyConfig) -> tuple[Path, str | None]:
     parent MLflow run when there is one: (path of report.html, that run's id or None).
     Raises :class:`~study.errors.StudyError` when the study is missing or has no complete
     trial."""
-    from study.report.build import build_report
+    from study.report.build import build_report, writable_folder
     from study.tracking.tracker import log_report_artifacts
 
+    writable_folder(cfg.report.dir)  # before the seconds of loading the trials
     path = build_report(cfg, load_problem(cfg.data.path, cfg.data.x, cfg.data.y),
                         trials_frame(cfg), cfg.report.dir)
     return path, log_report_artifacts(cfg.tracking.mlflow_uri, cfg.name, cfg.report.dir)

@@ -149,7 +149,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from study import api
 
     cfg = _load_config(args)
-    api.config_problem(cfg)
+    api.validate(cfg)
     print(f"ok: {args.config}: {cfg.name}, {cfg.search.n_trials} trials, "
           f"space: {', '.join(cfg.search.space)}")
     return 0

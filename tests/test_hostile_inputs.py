@@ -4,10 +4,13 @@ and nothing is created beside the config."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
 from study.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _deep(depth: int) -> str:
@@ -37,3 +40,18 @@ def test_yaml_without_limits_is_one_line_at_once(tmp_path, monkeypatch, capsys, 
     assert code == 2 and took < 5
     assert err.count("\n") == 1 and err.startswith(f"study: error: {path}:") and message in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("where", ["taken", "taken/report"])
+def test_a_report_folder_that_cannot_be_made_is_refused_before_the_sweep(tmp_path, monkeypatch,
+                                                                         capsys, command, where):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken").write_text("a file where the report's folder should be\n")
+    config = ROOT / "configs" / "quickstart.yaml"
+    code = main([command, str(config), "--set", f"report.dir={where}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"study: error: cannot write the report to {tmp_path / where}: "
+                          f"{tmp_path / 'taken'} is not a folder (report.dir)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no store was created

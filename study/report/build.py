@@ -17,6 +17,7 @@ run.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,21 @@ def build_report(cfg: Any, problem: Problem, trials: pd.DataFrame, out_dir: str 
     except OSError as err:  # a disk filling up or a folder made read-only meanwhile
         raise StudyError(f"cannot write the report under {out}: "
                          f"{err.strerror or err} ({err.filename or out})") from None
+
+
+def check_destination(out_dir: str | Path) -> None:
+    """Refuse, before a sweep, a report folder that could not be written: a file in its place
+    or on its path, or a read-only nearest existing folder. Creates nothing."""
+    out = Path(out_dir)
+    probe = out.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise StudyError(f"cannot write the report to {out}: {probe} is not a folder "
+                         "(report.dir)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise StudyError(f"cannot write the report to {out}: {probe} is not writable "
+                         "(report.dir)")
 
 
 def writable_folder(out_dir: str | Path) -> Path:
