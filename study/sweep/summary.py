@@ -17,7 +17,7 @@ from study.core import engine
 from study.sweep.objectives import best_trials, complete_trials
 from study.sweep.sampling import SETTING_KEYS, build_space, init_names
 from study.sweep.storage import load_study
-from study.tracking import tracker as tracking
+from study.tracking.tracker import Tracker
 from study.tracking.uri import ui_command, ui_text
 
 FLOAT_COLUMNS = ("final_cost", "initial_cost", "dist_to_ols", "cost_gap", "rel_cost_gap",
@@ -95,7 +95,7 @@ def brackets(trials: Sequence[FrozenTrial], problem: Any, base: engine.Settings,
 
 
 def build_summary(cfg: Any, study: optuna.Study, problem: Any, base: engine.Settings,
-                  tracker: tracking.Tracker, target: int, n_new: int, started: float,
+                  tracker: Tracker, target: int, n_new: int, started: float,
                   notes: list[str]) -> SweepSummary:
     """The summary of ``study`` as it is stored now."""
     from study.core import theory

@@ -30,8 +30,8 @@ from study.cli import main
 from study.core import engine
 from study.errors import StorageError
 from study.sweep import reaper, storage, summary
-from study.tracking import runlog
-from study.tracking import tracker as tracking
+from study.sweep._optuna_private import record_heartbeat, trial_id
+from study.tracking import runlog, workerid
 
 
 @pytest.fixture
@@ -227,7 +227,7 @@ def test_a_file_where_the_store_folder_should_be_is_refused(folder, capsys):
 def dead_worker() -> str:
     pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                          capture_output=True, text=True, check=True).stdout.strip()
-    return f"{tracking.worker_host()}:{pid}"
+    return f"{workerid.worker_host()}:{pid}"
 
 
 def test_two_processes_reaping_one_dead_trial_queue_it_once(folder):
@@ -259,10 +259,10 @@ def test_heartbeats_keep_live_trials_and_fail_silent_ones_on_sqlite(folder):
     study = optuna.create_study(storage=storage.open_storage(url, heartbeat=1), study_name="s")
     with reaper.Heartbeat(study) as beat:
         live = study.ask()
-        beat.add(live._trial_id)
+        beat.add(trial_id(live))
         live.set_user_attr("worker", "elsewhere:1")
         silent = study.ask()
-        study._storage.record_heartbeat(silent._trial_id)  # then its worker dies
+        record_heartbeat(study, trial_id(silent))  # then its worker dies
         silent.set_user_attr("worker", "elsewhere:2")
         time.sleep(reaper.GRACE_FACTOR * 1 + 1.5)
         reaped = reaper.reap_stale(study)
@@ -283,13 +283,13 @@ def test_an_unreachable_postgresql_storage_is_one_line():
 
 
 def test_worker_host_names_the_boot_and_pid_namespace_and_can_be_set(monkeypatch):
-    host = tracking.worker_host()
+    host = workerid.worker_host()
     assert host.startswith(__import__("socket").gethostname())
     if Path("/proc/self/ns/pid").exists():
         assert host.endswith(f".{os.stat('/proc/self/ns/pid').st_ino}")
     monkeypatch.setenv("STUDY_WORKER_HOST", "node-7")
-    assert tracking.worker_id() == f"node-7:{os.getpid()}"
-    assert not tracking.worker_is_dead(f"{host}:1")  # another host's pid 1 is never judged
+    assert workerid.worker_id() == f"node-7:{os.getpid()}"
+    assert not workerid.worker_is_dead(f"{host}:1")  # another host's pid 1 is never judged
 
 
 
@@ -300,5 +300,5 @@ def test_a_worker_that_exited_but_was_not_collected_is_dead():
         assert time.monotonic() < deadline
         time.sleep(0.05)
     # a zombie still answers os.kill(pid, 0); its trials must be reaped all the same
-    assert tracking.worker_is_dead(f"{tracking.worker_host()}:{child.pid}")
+    assert workerid.worker_is_dead(f"{workerid.worker_host()}:{child.pid}")
     child.wait()

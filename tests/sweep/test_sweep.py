@@ -24,7 +24,7 @@ from study.errors import StorageError
 from study.sweep import loop as runner
 from study.sweep import objectives, sampling, storage
 from study.sweep.summary import format_summary, trials_frame
-from study.tracking import tracker as tracking
+from study.tracking.workerid import worker_id
 
 N_POINTS = 30
 
@@ -313,7 +313,7 @@ def test_trials_left_running_by_a_dead_process_are_failed_and_run_again(make_cfg
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True).stdout.strip()
     stale = study.ask(sampling.build_space(cfg, 1).distributions)
-    stale.set_user_attr("worker", f"{tracking.worker_id().rpartition(':')[0]}:{dead}")
+    stale.set_user_attr("worker", f"{worker_id().rpartition(':')[0]}:{dead}")
     summary = run(cfg)
     assert any("dead worker" in n for n in summary.notes)
     study = storage.load_study(cfg)
