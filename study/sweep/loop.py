@@ -349,8 +349,7 @@ def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
 def finish(cfg: Any, st: Setup, n_new: int, started: float, interrupted: bool,
            failed: bool = False) -> SweepSummary:
     """The summary, with the parent run closed (FINISHED, KILLED or FAILED)."""
-    summary = build_summary(cfg, st.study, st.problem, st.base, st.tracker, st.target, n_new,
-                            started, st.notes)
+    summary = build_summary(cfg, st, n_new, started)
     summary.interrupted = interrupted
     status = "KILLED" if interrupted else "FAILED" if failed else "FINISHED"
     st.tracker.end_parent(status, {"trials_new": n_new, "trials_complete": summary.n_complete,

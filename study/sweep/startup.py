@@ -15,7 +15,8 @@ from typing import Any
 
 import optuna
 
-from study.core import engine
+from study.core import engine, theory
+from study.core.data import file_digest, load_problem
 from study.sweep.objectives import check_objectives, complete_trials, objective_key
 from study.sweep.reaper import reap_stale
 from study.sweep.sampling import Space, build_space, grid_points, make_sampler
@@ -37,8 +38,6 @@ class Setup:
 
 
 def _prepare(cfg: Any) -> tuple[Any, engine.Settings, Space]:
-    from study.core.data import load_problem
-
     if optuna.logging.get_verbosity() < optuna.logging.WARNING:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     problem = load_problem(cfg.data.path, cfg.data.x, cfg.data.y)
@@ -92,9 +91,6 @@ def n_complete(study: optuna.Study) -> int:
 
 def parent_payload(cfg: Any, problem: Any, base: engine.Settings) -> dict[str, Any]:
     """What the parent run records about the whole sweep."""
-    from study.core import theory
-    from study.core.data import file_digest
-
     path = Path(cfg.data.path)
     spec = theory.spectrum(problem, base)
     metrics = {"n_rows": problem.n, "ols_cost": problem.ols_cost(base.cost),

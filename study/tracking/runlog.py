@@ -114,7 +114,7 @@ def log_batch(client: MlflowClient, run_id: str, metrics: Sequence[Metric] = (),
         batch = (m[i] if i < len(m) else [], p[i] if i < len(p) else [],
                  t[i] if i < len(t) else [])
         retry_store(lambda b=batch: client.log_batch(run_id, metrics=b[0], params=b[1], tags=b[2],
-                                                synchronous=True), "log a batch")
+                                                     synchronous=True), "log a batch")
     return calls
 
 

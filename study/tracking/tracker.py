@@ -40,14 +40,17 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, Run, RunStatus
 from mlflow.exceptions import MlflowException
 
 from study.errors import StorageError
+from study.tracking._mlflow_private import log_text_artifact, quiet_store_errors
 from study.tracking.runlog import (
     STATUS_TO_RUN_STATUS,
     WORKER_TAG,
@@ -73,9 +76,7 @@ def _quiet_migrations() -> None:
     # A new sqlite store prints its schema migration at INFO; a sweep's output is its summary.
     for name in ("alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    # The store also logs every SQLAlchemy error with its traceback, even a lock that a retry
-    # waits out; an error that stops the sweep is its one line (its traceback with --debug).
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+    quiet_store_errors()
 
 
 class Tracker:
@@ -105,8 +106,6 @@ class Tracker:
         except OSError as exc:
             raise StorageError(f"cannot create the MLflow store folder {db.parent}: {exc}") \
                 from exc
-        from filelock import FileLock
-
         # Several processes migrating a brand-new sqlite store at once corrupt it: serialise
         # the schema creation and the experiment's create-or-get.
         with FileLock(str(db.parent / f".{db.name}.lock"), timeout=120):
@@ -128,7 +127,7 @@ class Tracker:
     def _experiment_id(self) -> str:
         try:
             exp = retry_store(lambda: self.client.get_experiment_by_name(self.experiment),
-                         "read the experiment")
+                              "read the experiment")
             if exp is not None:
                 if exp.lifecycle_stage == "deleted":
                     raise StorageError(f"MLflow experiment {self.experiment!r} is deleted in "
@@ -166,7 +165,7 @@ class Tracker:
         retry_store(lambda: self.client.log_text(run_id, config_yaml, "config.yaml"), "log config")
         if dataset is not None:
             retry_store(lambda: self.client.log_inputs(run_id, [dataset]), "log the data set",
-                   transient=lambda e: retryable(e) or collided(e))
+                        transient=lambda e: retryable(e) or collided(e))
         return run_id
 
     def end_parent(self, status: str, metrics: Mapping[str, float] | None = None,
@@ -181,7 +180,7 @@ class Tracker:
             log_batch(self.client, run_id, metrics=[Metric(k, float(v), now, 0)
                                                     for k, v in metrics.items() if finite(v)])
         retry_store(lambda: self.client.set_terminated(run_id, status, end_time=now), "end the run",
-               delays=delays)
+                    delays=delays)
         self.parent_run_id = None
 
     # children ───────────────────────────────────────────────────────────────────────────────
@@ -233,33 +232,21 @@ class Tracker:
         self._open_child = run_id
         log_batch(self.client, run_id, metrics, params, tags)
         text = history_csv(rec.result, rec.param_names)
-        retry_store(lambda: self._log_text(run.info.artifact_uri, text, "history.csv"),
-               "log the history")
+        retry_store(lambda: log_text_artifact(run.info.artifact_uri, self.uri, text,
+                                              "history.csv"),
+                    "log the history")
         status = STATUS_TO_RUN_STATUS[rec.result.status]
         retry_store(lambda: self.client.set_terminated(run_id, status, end_time=now), "end the run")
         self._open_child = None
         return run_id
-
-    def _log_text(self, artifact_uri: str, text: str, name: str) -> None:
-        """``client.log_text`` without its lookup of the run (one request less per trial on a
-        tracking server): the artifact location comes with the run."""
-        import tempfile
-
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-        repo = get_artifact_repository(artifact_uri, tracking_uri=self.uri)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
-            path.write_text(text, encoding="utf-8")
-            repo.log_artifact(str(path))
 
     def kill_open_child(self, patient: bool = True) -> None:
         """Mark a child run interrupted mid-logging KILLED (Ctrl-C/SIGTERM)."""
         if self._open_child is not None:
             run_id, self._open_child = self._open_child, None
             retry_store(lambda: self.client.set_terminated(run_id, "KILLED",
-                                                      end_time=int(time.time() * 1000)),
-                   "end an interrupted run", delays=None if patient else ())
+                                                           end_time=int(time.time() * 1000)),
+                        "end an interrupted run", delays=None if patient else ())
 
     def mark_killed(self, run_id: str, reason: str) -> None:
         """Mark a closed child run KILLED, with the reason as the tag ``study.killed``."""
@@ -278,7 +265,7 @@ class Tracker:
             flt = (f"tags.`optuna.study_uid` = '{study_uid}' AND "
                    f"tags.`optuna.trial_number` = '{int(number)}'")
             found = retry_store(lambda f=flt: self.client.search_runs([self.experiment_id], f),
-                           "search runs", delays=delays)
+                                "search runs", delays=delays)
             for run in found:
                 if run.info.status == "KILLED":
                     continue
@@ -295,12 +282,12 @@ class Tracker:
         RUNNING for ever); returns how many."""
         flt = f"attributes.status = '{RunStatus.to_string(RunStatus.RUNNING)}'"
         runs = retry_store(lambda: self.client.search_runs([self.experiment_id], flt,
-                                                      max_results=1000), "search runs")
+                                                           max_results=1000), "search runs")
         dead = [r for r in runs if worker_is_dead(r.data.tags.get(WORKER_TAG))]
         now = int(time.time() * 1000)
         for run in dead:
             retry_store(lambda r=run: self.client.set_terminated(r.info.run_id, "KILLED",
-                                                            end_time=now), "end a dead run")
+                                                                 end_time=now), "end a dead run")
         return len(dead)
 
 
@@ -319,8 +306,6 @@ def dataset_input(name: str, source: str, digest: str, columns: Sequence[str], n
 def package_versions(names: Iterable[str] = ("study", "numpy", "optuna", "mlflow")
                      ) -> dict[str, str]:
     """Installed versions, read from package metadata (nothing is imported)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {}
     for name in names:
         try:
@@ -352,7 +337,7 @@ def log_report_artifacts(uri: str, experiment: str, folder: str | Path,
             return None
         run_id = runs[0].info.run_id
         retry_store(lambda: client.log_artifacts(run_id, str(folder), artifact_path),
-               "log the report")
+                    "log the report")
     except Unavailable as exc:
         raise Unavailable(exc.what, exc.attempts, exc.reason, f"the MLflow store {uri}") \
             from exc
