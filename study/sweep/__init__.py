@@ -11,6 +11,7 @@ through :func:`study.sweep.summary.trials_frame`.
 - :mod:`~study.sweep.loop`: the batched ask → run → log → tell loop; ``run_sweep``
 - :mod:`~study.sweep.workers`: ``study run --workers N``: N processes on one study
 - :mod:`~study.sweep.summary`: the end-of-run summary and the tidy trials table
+- :mod:`~study.sweep._optuna_private`: every use of Optuna's private API, each with its reason
 
 The loop (``run_sweep``): count COMPLETE trials; while fewer than ``search.n_trials``, ask
 ``min(batch_size, remaining)`` trials, turn their parameters (plus the constants of the space)

@@ -1,6 +1,7 @@
 """MLflow bookkeeping of a sweep: one experiment, one parent run per ``study run``, one child run
-per trial. With :mod:`study.tracking.runlog` (what a child run holds, retries) the only modules that
-import mlflow; they know nothing about Optuna.
+per trial. With :mod:`study.tracking.runlog` (what a child run holds, retries) and
+:mod:`study.tracking._mlflow_private` the only modules that import mlflow; they know nothing about
+Optuna.
 
 Layout in the tracking store:
 
