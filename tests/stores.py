@@ -244,7 +244,7 @@ def services() -> tuple[str, str]:
         if os.environ.get("STUDY_REQUIRE_SERVICES"):
             pytest.fail(msg + " (STUDY_REQUIRE_SERVICES is set)")
         pytest.skip(msg)
-    import psycopg
+    import psycopg  # the optional postgres extra: only where the services run
 
     name = f"t_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(f"{pg.rstrip('/')}/postgres", autocommit=True) as conn:

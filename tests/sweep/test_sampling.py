@@ -11,6 +11,7 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from scipy.stats import qmc
 from stores import (
     complete_of,
     raw_config,
@@ -73,8 +74,6 @@ def test_swept_settings_reach_the_engine(make_cfg):
 def test_qmc_trials_are_the_scrambled_sobol_sequence_in_order(make_cfg):
     """Trial n takes point n of scipy's scrambled Sobol sequence (the sampler's seed), mapped
     onto the ranges: log-uniform for lr, uniform for init_m, in the space's order."""
-    from scipy.stats import qmc
-
     cfg = make_cfg(sampler="qmc", n_trials=8, batch_size=3)
     sweep(cfg)
     got = sorted(complete_of(cfg), key=lambda t: t.number)
