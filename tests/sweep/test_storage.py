@@ -73,13 +73,15 @@ def test_sqlite_stores_locked_for_8_s_by_another_process_lose_no_trial(folder):
 
 @pytest.mark.slow
 def test_a_lock_held_past_the_limit_is_one_clear_line_and_the_trial_runs_again(folder):
-    path = write_study(folder, n_trials=40, batch_size=5, epochs=40)
+    # enough trials that the sweep is still running when the lock is taken, on a loaded machine
+    path = write_study(folder, n_trials=150, batch_size=5, epochs=40)
     url = f"sqlite:///{folder / 'optuna.db'}"
     cfg = config(path, f"tracking.storage={url}")
     sweep_proc = start(study_cmd(path, "--set", f"tracking.storage={url}"), folder,
                        STUDY_SQLITE_TIMEOUT="2")
     wait_for(lambda: n_complete(cfg) >= 5)
     locker = hold_locks(8, folder / "optuna.db")
+    assert sweep_proc.poll() is None, "the sweep ended before the lock was taken"
     code, _, err = finish(sweep_proc)
     locker.wait()
     assert code == 2, err
@@ -88,7 +90,7 @@ def test_a_lock_held_past_the_limit_is_one_clear_line_and_the_trial_runs_again(f
     assert "database is locked" in err and "run again to resume" in err
     code, _, err = finish(start(study_cmd(path, "--set", f"tracking.storage={url}"), folder))
     assert code == 0, err
-    everything, _ = check_exact(cfg, 40)
+    everything, _ = check_exact(cfg, 150)
     # trials in flight when the lock won (if it fell between batches there are none) were
     # failed and ran again with what they had drawn (the lock may fall between two suggestions)
     check_ran_again(everything)
