@@ -60,7 +60,7 @@ def records(cfg) -> list:
     from study.core import engine
     from study.core.data import load_problem
     from study.sweep import sampling, summary
-    from study.tracking import tracker as tracking
+    from study.tracking import runlog as tracking
 
     problem = load_problem(cfg.data.path)
     frame = summary.trials_frame(cfg)
@@ -79,7 +79,7 @@ def time_floor(folder: Path, recs: list) -> float:
     """New store, then per run: create_run, log_batch, log_text, set_terminated."""
     from mlflow import MlflowClient
 
-    from study.tracking import tracker as tracking
+    from study.tracking import runlog as tracking
 
     start = time.perf_counter()
     client = MlflowClient(f"sqlite:///{folder / 'floor.db'}")

@@ -1,6 +1,7 @@
-"""Helpers of the scale-out tests: write a small study, run the real ``study`` command, and read
-both stores back (Optuna through its storage, MLflow through MlflowClient) to check that the
-study holds exactly the trials asked for, each logged once, and nothing is left RUNNING."""
+"""Helpers of the sweep and tracking tests: write a small study, run it (through the API or the
+real ``study`` command), and read both stores back (Optuna through its storage, MLflow through
+MlflowClient) to check that the study holds exactly the trials asked for, each logged once, and
+nothing is left RUNNING."""
 
 from __future__ import annotations
 
@@ -19,8 +20,13 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import FrozenTrial, TrialState
 
+from study import api
 from study.config.model import StudyConfig, load_config
+from study.core import engine
+from study.core.problem import Problem
 from study.sweep import storage
+from study.sweep.summary import SweepSummary
+from study.tracking import runlog
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -238,9 +244,67 @@ def services() -> tuple[str, str]:
         if os.environ.get("STUDY_REQUIRE_SERVICES"):
             pytest.fail(msg + " (STUDY_REQUIRE_SERVICES is set)")
         pytest.skip(msg)
-    import psycopg
+    import psycopg  # the optional postgres extra: only where the services run
 
     name = f"t_{uuid.uuid4().hex[:16]}"
     with psycopg.connect(f"{pg.rstrip('/')}/postgres", autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return f"{pg.rstrip('/')}/{name}", server
+
+
+# ── in-process sweeps on a small line ───────────────────────────────────────────────────────
+
+
+N_POINTS = 30
+
+
+def write_line_data(folder: Path) -> Path:
+    """y ≈ 1.3 x + 0.5 on x ∈ [0, 2]: lr_max ≈ 0.42 under mse."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0.0, 2.0, N_POINTS)
+    y = 1.3 * x + 0.5 + rng.normal(0.0, 0.1, N_POINTS)
+    path = folder / "line.csv"
+    path.write_text("x,y\n" + "".join(f"{a!r},{b!r}\n" for a, b in zip(x.tolist(), y.tolist(),
+                                                                         strict=True)))
+    return path
+
+
+def raw_config(**search) -> dict:
+    """A 10-trial random sweep of lr, init_m on ``line.csv`` (``search`` keys override)."""
+    space = {"lr": {"low": 0.01, "high": 2.0, "log": True}, "epochs": 300,
+             "init_m": {"low": -1.0, "high": 1.0}, "init_b": 0.0}
+    base = {"sampler": "random", "seed": 3, "n_trials": 10, "batch_size": 4,
+            "objectives": [{"metric": "dist_to_ols"}], "space": space}
+    base.update(search)
+    return {"name": "line", "data": {"path": "line.csv"}, "algorithm": {"tol_param": 1e-4},
+            "search": base}
+
+
+def client_runs(cfg: StudyConfig) -> tuple[MlflowClient, list, list]:
+    """(client, parent runs, child runs) of the config's experiment."""
+    client = MlflowClient(cfg.tracking.mlflow_uri)
+    exp = client.get_experiment_by_name(cfg.name)
+    everything = client.search_runs([exp.experiment_id], max_results=5000)
+    parents = [r for r in everything if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in everything if "mlflow.parentRunId" in r.data.tags]
+    return client, parents, children
+
+
+def sweep(cfg: StudyConfig, **kwargs) -> SweepSummary:
+    """The whole sweep of ``cfg`` through the API, quietly and without the report."""
+    return api.run_sweep(cfg, progress=False, report=False, **kwargs)
+
+
+def complete_of(cfg: StudyConfig) -> list[FrozenTrial]:
+    """The COMPLETE trials of the study of ``cfg``."""
+    return storage.load_study(cfg).get_trials(states=(TrialState.COMPLETE,))
+
+
+def record(problem: Problem, lr: float, number: int = 0, epochs: int = 150
+           ) -> runlog.TrialRecord:
+    """Trial ``number`` of study ``s`` (uid ``uid1``): gradient descent from (0.5, 0) at ``lr``,
+    run by the engine, as the tracking layer receives it."""
+    settings = engine.Settings(tol_param=1e-4)
+    res = engine.run_one(problem, engine.Trial(lr, epochs, (0.5, 0.0), settings))
+    params = {"lr": lr, "epochs": epochs, "init_m": 0.5, "init_b": 0.0}
+    return runlog.TrialRecord("s", "uid1", number, params, settings, 7, res, problem.param_names)

@@ -32,7 +32,7 @@ __all__ = ["Result", "Settings", "Trial", "checkpoints", "replace", "run", "run_
 import numpy as np
 
 from study.core import kernels as K
-from study.core.constraints import DEFAULTS, check_each, check_params
+from study.core.constraints import DEFAULTS, check_array, check_params
 from study.core.problem import Problem, cost_scale
 
 # The kernels' codes of each declared choice (the names and their meanings are declared in
@@ -226,8 +226,9 @@ def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.n
     init = np.ascontiguousarray(np.broadcast_to(init, (n_trials, p)), dtype=np.float64)
     seeds = (np.full(n_trials, settings.seed, dtype=np.int64) if seeds is None
              else np.asarray(seeds, dtype=np.int64) % (2**32))
-    for name, values in (("lr", lr), ("epochs", epochs), ("init", init)):
-        check_each(name, values.ravel().tolist())
+    check_array("lr", lr)
+    check_array("epochs", epochs[epochs != 0])  # 0 epochs is the start itself, not a budget
+    check_array("init", init)
     w = working(problem, settings.cost, settings.standardize)
     theta_star = problem.ols_theta
     j_star = problem.ols_cost(settings.cost)

@@ -11,12 +11,14 @@ through :func:`study.sweep.summary.trials_frame`.
 - :mod:`~study.sweep.loop`: the batched ask → run → log → tell loop; ``run_sweep``
 - :mod:`~study.sweep.workers`: ``study run --workers N``: N processes on one study
 - :mod:`~study.sweep.summary`: the end-of-run summary and the tidy trials table
+- :mod:`~study.sweep._optuna_private`: every use of Optuna's private API, each with its reason
 
 The loop (``run_sweep``): count COMPLETE trials; while fewer than ``search.n_trials``, ask
 ``min(batch_size, remaining)`` trials, turn their parameters (plus the constants of the space)
-into engine trials, run them as one :func:`study.core.engine.run` call, log each as an MLflow child
-run (:mod:`study.tracking.tracker`), store its result as user attributes and tell Optuna its objective
-values. ``n_trials`` is the *total* wanted: re-running resumes, raising it adds the difference.
+into engine trials, run them as one :func:`study.core.engine.run` call, log each as an MLflow
+child run (:mod:`study.tracking.tracker`), store its result as user attributes and tell Optuna its
+objective values. ``n_trials`` is the *total* wanted: re-running resumes, raising it adds the
+difference.
 
 User attributes of a told trial: ``status`` (converged | max_epochs | diverged),
 ``mlflow_run_id``, and ``result``, a dict of ``final_<param>``, ``final_cost``,
@@ -30,8 +32,8 @@ Objective values are never NaN or ±inf: a diverged trial reports ``DIVERGED_VAL
 unreached tolerance ``UNREACHED_VALUE`` (:mod:`study.sweep.objectives`); :func:`best_trials` never
 returns a diverged trial.
 
-Storages (:mod:`study.sweep.storage`): a path (the default ``optuna.journal``) is a journal file (the
-sweep's writes cost about 3.5 ms per trial here, against about 30 ms on sqlite; see
+Storages (:mod:`study.sweep.storage`): a path (the default ``optuna.journal``) is a journal file
+(the sweep's writes cost about 3.5 ms per trial here, against about 30 ms on sqlite; see
 benchmarks/RESULTS.md); ``sqlite:///`` waits 30 s on a lock; ``postgresql://…`` is Optuna's RDB
 storage with heartbeats. A changed config is refused naming the changed fields, unless
 ``fresh=True``; a torn journal line is refused with the exact repair.

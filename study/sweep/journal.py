@@ -3,10 +3,10 @@ cannot leave behind, and explain a torn last line with its exact repair.
 
 Lock. Optuna's journal lock is a symlink ``<journal>.lock``; a writer killed while holding it
 (kill -9 lands inside a write now and then) leaves it, and every other process then waits
-30 s before breaking it. Here a writer first takes ``fcntl.flock`` on a hidden
-``.<journal>.flock`` beside the journal — the kernel releases it when its holder dies — and
-then Optuna's symlink lock, for any plain-Optuna writer of the same file. Holding the flock, a
-symlink lock that stays for ``STALE_LOCK_SECONDS`` was left by a killed writer: it is removed
+30 s before breaking it. Here a writer first takes a ``filelock.UnixFileLock`` (``flock``) on a
+hidden ``.<journal>.flock`` beside the journal — the kernel releases it when its holder dies —
+and then Optuna's symlink lock, for any plain-Optuna writer of the same file. Holding the flock,
+a symlink lock that stays for ``STALE_LOCK_SECONDS`` was left by a killed writer: it is removed
 with a warning and the write proceeds.
 
 Torn line. A writer killed mid-append leaves a partial last line: the next append would be
@@ -16,7 +16,6 @@ command that cuts it back to its last whole line.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sys
@@ -25,34 +24,35 @@ import uuid
 from pathlib import Path
 
 import optuna
+from filelock import UnixFileLock
 from optuna.storages.journal import JournalFileBackend
-from optuna.storages.journal._file import BaseJournalFileLock
 
 from study.errors import StorageError
+from study.sweep._optuna_private import JournalFileLock, symlink_lock_path
 
 STALE_LOCK_SECONDS = 2.0  # a plain-Optuna writer holds the symlink lock for milliseconds
+# a journal write holds the lock for about one fsync: a waiter looks again this often
+POLL_SECONDS = 0.002
 
 
-class FlockJournalLock(BaseJournalFileLock):
-    """flock on a hidden file beside the journal, then Optuna's symlink lock (see the module
-    docstring)."""
+class FlockJournalLock(JournalFileLock):
+    """Optuna's journal lock interface (``acquire``, ``release``): a flock on a hidden file
+    beside the journal, then Optuna's symlink lock (see the module docstring)."""
 
     def __init__(self, journal: str) -> None:
         path = Path(journal)
-        self._flock_path = str(path.with_name(f".{path.name}.flock"))
+        # thread-local (filelock's default): two threads of one process exclude each other too
+        self._flock = UnixFileLock(str(path.with_name(f".{path.name}.flock")))
         self._target = journal
-        self._symlink = journal + ".lock"
-        self._fd: int | None = None
+        self._symlink = symlink_lock_path(journal)
 
     def acquire(self) -> bool:
-        fd = os.open(self._flock_path, os.O_CREAT | os.O_RDWR, 0o644)
+        self._flock.acquire(poll_interval=POLL_SECONDS)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
             self._take_symlink()
         except BaseException:
-            os.close(fd)
+            self._flock.release()
             raise
-        self._fd = fd
         return True
 
     def _take_symlink(self) -> None:
@@ -76,10 +76,7 @@ class FlockJournalLock(BaseJournalFileLock):
         try:
             _unlink(self._symlink)
         finally:
-            if self._fd is not None:
-                fd, self._fd = self._fd, None
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
+            self._flock.release()
 
 
 def _unlink(link: str) -> None:

@@ -3,8 +3,8 @@ process of ``study run --workers N`` (:mod:`study.sweep.workers`).
 
 Each round: fail and re-queue the trials of dead workers; count COMPLETE and RUNNING trials;
 ask ``min(batch_size, n_trials − complete − running)`` trials, run them as one
-:func:`study.core.engine.run` call, log each as an MLflow child run (in a thread) and tell Optuna its
-objective values. When only other workers' trials are left, the loop waits for them while it
+:func:`study.core.engine.run` call, log each as an MLflow child run (in a thread) and tell Optuna
+its objective values. When only other workers' trials are left, the loop waits for them while it
 can tell whether their workers live (this host, or heartbeats), so that it re-runs the trials
 of a worker that dies at the end.
 
@@ -34,21 +34,22 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study.config.constraints import HEARTBEAT_SECONDS
 from study.core import engine
-from study.sweep.objectives import complete_trials, objective_values, user_attrs
-from study.sweep.reaper import (
-    Heartbeat,
-    fail_trial,
-    heartbeat_enabled,
-    reap_stale,
-    requeue,
+from study.sweep._optuna_private import (
+    create_running_trial,
+    pop_waiting_trial_id,
+    trial_for_id,
+    trial_id,
 )
-from study.sweep.sampling import Space, engine_trial, grid_key, grid_points, trial_seed
+from study.sweep.objectives import complete_trials, objective_values, user_attrs
+from study.sweep.reaper import Heartbeat, fail_trial, heartbeat_enabled, reap_stale, requeue
+from study.sweep.sampling import Space, engine_trial, grid_key, grid_points, suggest, trial_seed
 from study.sweep.signals import SignalScope
 from study.sweep.startup import Setup, setup, start_parent
 from study.sweep.storage import raise_storage_error
 from study.sweep.summary import SweepSummary, build_summary, counts_text, progress_bar
-from study.tracking import tracker as tracking
-from study.tracking.workerid import worker_host
+from study.tracking.runlog import TrialRecord, as_storage_error, result_values
+from study.tracking.tracker import Tracker
+from study.tracking.workerid import worker_host, worker_id
 
 WAIT_SECONDS = 0.5  # between looks at the study while its last trials run elsewhere
 MAX_IDLE_SECONDS = 300  # stop waiting for them when nothing has changed for this long
@@ -81,7 +82,7 @@ class Batch:
         self.uid = ""  # the study's uid, read once per batch
 
     def ask(self, k: int) -> list[optuna.Trial]:
-        worker = tracking.worker_id()
+        worker = worker_id()
         asked = []
         for _ in range(k):
             trial = self._ask_one(worker)
@@ -93,24 +94,21 @@ class Batch:
         """``study.ask`` whose new trial carries the ``worker`` attribute from the write that
         creates it, so a worker killed while asking never leaves a RUNNING trial that names
         no worker (a re-queued trial gets it right after it is popped)."""
-        study = self.study
-        study._thread_local.cached_all_trials = None  # as study.ask: see other workers' trials
-        trial_id = study._pop_waiting_trial_id()
+        trial_id = pop_waiting_trial_id(self.study)
+        popped = trial_id is not None
         if trial_id is None:
-            template = optuna.trial.create_trial(state=TrialState.RUNNING,
-                                                 user_attrs={"worker": worker})
-            trial_id = study._storage.create_new_trial(study._study_id, template_trial=template)
+            trial_id = create_running_trial(self.study, {"worker": worker})
         self.heartbeat.add(trial_id)
-        trial = optuna.Trial(study, trial_id)
-        if trial._cached_frozen_trial.user_attrs.get("worker") != worker:
+        trial = trial_for_id(self.study, trial_id)
+        if popped:
             trial.set_user_attr("worker", worker)
         for name, distribution in self.space.distributions.items():
-            trial._suggest(name, distribution)
+            suggest(trial, name, distribution)
         return trial
 
     def _done(self, trial: optuna.Trial) -> None:
         self.pending.pop(trial.number, None)
-        self.heartbeat.discard([trial._trial_id])
+        self.heartbeat.discard([trial_id(trial)])
 
     def tell(self, trial: optuna.Trial, values: list[float], attrs: Mapping[str, Any]) -> bool:
         """Tell a trial its values; False when another process failed it first (its
@@ -120,11 +118,10 @@ class Batch:
             for key, value in attrs.items():
                 trial.set_user_attr(key, value)
             frozen = self.study.tell(trial, values, skip_if_finished=True)
-            told = frozen.state == TrialState.COMPLETE
         except UpdateFinishedTrialError:  # finished: by this process (COMPLETE) or failed
-            told = self.study._storage.get_trial(trial._trial_id).state == TrialState.COMPLETE
+            frozen = self.study.tell(trial, values, skip_if_finished=True)  # only reads it now
         self._done(trial)
-        return told
+        return frozen.state == TrialState.COMPLETE
 
     def drop_surplus(self, asked: list[optuna.Trial], target: int) -> list[optuna.Trial]:
         """Keep the asked trials that are among the first ``target`` live trials (complete,
@@ -151,7 +148,7 @@ class Batch:
         numbers = []
         for trial in list(self.pending.values()):
             if fail_trial(self.study, trial):
-                requeue(self.study, self.study._storage.get_trial(trial._trial_id))
+                requeue(self.study, trial)
                 numbers.append(trial.number)
             self._done(trial)
         return numbers
@@ -176,7 +173,7 @@ def grid_todo(study: optuna.Study, space: Space, trials: Sequence[FrozenTrial]) 
     return todo
 
 
-def close_after(batch: Batch, tracker: tracking.Tracker, status: str | None) -> None:
+def close_after(batch: Batch, tracker: Tracker, status: str | None) -> None:
     """After an interrupt or error: untold trials FAIL (and queued again), an open child run
     KILLED, and on error (``status`` FAILED) the parent run. Best effort and without long
     retries: a store that is down must not hide the error that stopped the sweep."""
@@ -196,7 +193,7 @@ def close_after(batch: Batch, tracker: tracking.Tracker, status: str | None) -> 
 def raise_as_storage_error(cfg: Any, exc: BaseException) -> None:
     """Raise a one-line StorageError for an error of either store that stopped the sweep."""
     raise_storage_error(cfg.tracking.storage, exc)
-    error = tracking.as_storage_error(cfg.tracking.mlflow_uri, exc)
+    error = as_storage_error(cfg.tracking.mlflow_uri, exc)
     if error is not None:
         raise error from exc
 
@@ -211,10 +208,10 @@ def store_errors(cfg: Any) -> Iterator[None]:
         raise
 
 
-def _tell(batch: Batch, cfg: Any, tracker: tracking.Tracker, trial: optuna.Trial,
-          rec: tracking.TrialRecord, run_id: str, counts: Counter, bar: Any) -> None:
+def _tell(batch: Batch, cfg: Any, tracker: Tracker, trial: optuna.Trial,
+          rec: TrialRecord, run_id: str, counts: Counter, bar: Any) -> None:
     res = rec.result
-    named = tracking.result_values(res, rec.param_names)
+    named = result_values(res, rec.param_names)
     named["status"] = res.status
     if not batch.tell(trial, objective_values(named, res.status, cfg.search.objectives),
                       user_attrs(named, run_id, rec.seed)):
@@ -242,7 +239,7 @@ def run_batch(cfg: Any, st: Setup, batch: Batch, k: int, counts: Counter, bar: A
               for v, s in zip(values, seeds, strict=True)]
     results = engine.run(st.problem, trials)
     existing = st.tracker.existing_children(uid, since)
-    recs = [tracking.TrialRecord(cfg.name, uid, t.number, v, e.settings, s, r,
+    recs = [TrialRecord(cfg.name, uid, t.number, v, e.settings, s, r,
                                  st.problem.param_names)
             for t, v, e, r, s in zip(asked, values, trials, results, seeds, strict=True)]
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow")
@@ -352,8 +349,7 @@ def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
 def finish(cfg: Any, st: Setup, n_new: int, started: float, interrupted: bool,
            failed: bool = False) -> SweepSummary:
     """The summary, with the parent run closed (FINISHED, KILLED or FAILED)."""
-    summary = build_summary(cfg, st.study, st.problem, st.base, st.tracker, st.target, n_new,
-                            started, st.notes)
+    summary = build_summary(cfg, st, n_new, started)
     summary.interrupted = interrupted
     status = "KILLED" if interrupted else "FAILED" if failed else "FINISHED"
     st.tracker.end_parent(status, {"trials_new": n_new, "trials_complete": summary.n_complete,

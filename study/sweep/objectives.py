@@ -25,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study.core import engine
 from study.errors import ConfigError
-from study.tracking import tracker as tracking
+from study.tracking.runlog import tol_key
 
 DIVERGED_VALUE = 1e300
 UNREACHED_VALUE = 1e299
@@ -34,7 +34,7 @@ UNREACHED_VALUE = 1e299
 def objective_key(obj: Any) -> str:
     """The result value an objective reads: its metric, with the tolerance for epochs_to_*."""
     if obj.metric in ("epochs_to_param_tol", "epochs_to_cost_tol"):
-        return tracking.tol_key(obj.metric, float(obj.tol))
+        return tol_key(obj.metric, float(obj.tol))
     return obj.metric
 
 

@@ -28,9 +28,13 @@ from typing import Any
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.trial import FrozenTrial, TrialState
 
+from study.sweep._optuna_private import (
+    heartbeat_interval,
+    record_heartbeat,
+    stale_trial_callback,
+)
 from study.tracking.workerid import worker_is_dead
 
 MAX_RETRIES = 3  # a trial whose workers keep dying is re-queued at most this often in a row
@@ -38,11 +42,14 @@ ORPHAN_SECONDS = 120  # a RUNNING trial naming no worker for this long lost its 
 
 
 def fail_trial(study: optuna.Study, trial: FrozenTrial | optuna.Trial) -> bool:
-    """Tell FAIL to a running trial; False when another process finished it first."""
+    """Tell FAIL to a running trial; False when it was finished first (another process failed
+    it, or it was told). The storage refuses a second FAIL, so of several processes failing one
+    trial at once exactly one gets True."""
     try:
-        return bool(study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL))
-    except UpdateFinishedTrialError:
+        study.tell(trial.number, state=TrialState.FAIL)
+    except (UpdateFinishedTrialError, ValueError):  # finished before the read, or the write
         return False
+    return True
 
 
 def requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
@@ -86,9 +93,7 @@ def reap_stale(study: optuna.Study) -> list[FrozenTrial]:
         if dead and fail_trial(study, t):
             requeue(study, t)
             reaped.append(t)
-    storage = study._storage
-    backend = getattr(storage, "_backend", storage)
-    callback = getattr(backend, "heartbeat_stale_trial_callback", None)
+    callback = stale_trial_callback(study)
     if isinstance(callback, Requeue):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -100,8 +105,7 @@ def reap_stale(study: optuna.Study) -> list[FrozenTrial]:
 
 def heartbeat_enabled(study: optuna.Study) -> bool:
     """True when the study's storage records heartbeats (an RDB storage opened with one)."""
-    storage = study._storage
-    return isinstance(storage, BaseHeartbeat) and bool(storage.get_heartbeat_interval())
+    return bool(heartbeat_interval(study))
 
 
 class Heartbeat:
@@ -110,9 +114,8 @@ class Heartbeat:
     recorded at once by :meth:`add`, so a trial is never RUNNING without one for long."""
 
     def __init__(self, study: optuna.Study) -> None:
-        self._storage = study._storage
-        self.interval = self._storage.get_heartbeat_interval() if heartbeat_enabled(study) \
-            else None
+        self._study = study
+        self.interval = heartbeat_interval(study) or None
         self._ids: set[int] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -131,7 +134,7 @@ class Heartbeat:
 
     def add(self, trial_id: int) -> None:
         if self.interval:
-            self._storage.record_heartbeat(trial_id)
+            record_heartbeat(self._study, trial_id)
             with self._lock:
                 self._ids.add(trial_id)
 
@@ -145,6 +148,6 @@ class Heartbeat:
                 ids = sorted(self._ids)
             for trial_id in ids:
                 try:
-                    self._storage.record_heartbeat(trial_id)
+                    record_heartbeat(self._study, trial_id)
                 except Exception:  # a missed beat only risks a retry; the loop reports errors
                     pass

@@ -37,6 +37,7 @@ from optuna.distributions import (
 from study.config.constraints import declared, grid_problem
 from study.core import engine
 from study.errors import ConfigError
+from study.sweep._optuna_private import IndexedQMCSampler, reseed_random_sampler
 
 INT_KEYS = {"epochs"} | {f.name for f in fields(engine.Settings) if f.type in ("int", int)}
 SETTING_KEYS = {f.name for f in fields(engine.Settings)}
@@ -162,11 +163,11 @@ class _NumberSeededRandomSampler(optuna.samplers.RandomSampler):
 
     def before_trial(self, study: optuna.Study, trial: Any) -> None:
         words = np.random.SeedSequence([self._base_seed, int(trial.number)]).generate_state(4)
-        self._rng.rng.seed(words)
+        reseed_random_sampler(self, words)
         super().before_trial(study, trial)
 
 
-class _NumberIndexedQMCSampler(optuna.samplers.QMCSampler):
+class _NumberIndexedQMCSampler(IndexedQMCSampler):
     """QMCSampler whose point index follows from the trial's number.
 
     Optuna's keeps a counter on the study (read, then written): two workers asking at once read
@@ -181,7 +182,6 @@ class _NumberIndexedQMCSampler(optuna.samplers.QMCSampler):
     def __init__(self, distributions: Mapping[str, BaseDistribution], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._space = dict(distributions)
-        self._index = 0
 
     def infer_relative_search_space(self, study: optuna.Study, trial: Any
                                     ) -> dict[str, BaseDistribution]:
@@ -190,13 +190,23 @@ class _NumberIndexedQMCSampler(optuna.samplers.QMCSampler):
     def sample_relative(self, study: optuna.Study, trial: Any,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         before = study.get_trials(deepcopy=False)
-        self._index = sum(1 for t in before
-                          if t.number < trial.number and "fixed_params" not in t.system_attrs)
+        self.sample_index = sum(1 for t in before if t.number < trial.number
+                                and "fixed_params" not in t.system_attrs)
         return super().sample_relative(study, trial, search_space)
 
-    def _find_sample_id(self, study: optuna.Study,
-                        search_space: dict[str, BaseDistribution]) -> int:
-        return self._index
+
+def suggest(trial: optuna.Trial, name: str, distribution: BaseDistribution) -> Any:
+    """Suggest ``name`` from ``distribution`` through the trial's public ``suggest_*`` methods
+    (each builds the same distribution from these arguments)."""
+    if isinstance(distribution, FloatDistribution):
+        return trial.suggest_float(name, distribution.low, distribution.high,
+                                   step=distribution.step, log=distribution.log)
+    if isinstance(distribution, IntDistribution):
+        return trial.suggest_int(name, distribution.low, distribution.high,
+                                 step=distribution.step, log=distribution.log)
+    if isinstance(distribution, CategoricalDistribution):
+        return trial.suggest_categorical(name, list(distribution.choices))
+    raise TypeError(f"cannot suggest {name} from a {type(distribution).__name__}")
 
 
 def grid_points(space: Space) -> list[dict[str, Any]]:

@@ -15,12 +15,13 @@ from typing import Any
 
 import optuna
 
-from study.core import engine
+from study.core import engine, theory
+from study.core.data import file_digest, load_problem
 from study.sweep.objectives import check_objectives, complete_trials, objective_key
 from study.sweep.reaper import reap_stale
 from study.sweep.sampling import Space, build_space, grid_points, make_sampler
 from study.sweep.storage import load_study, open_study, probe_stores
-from study.tracking import tracker as tracking
+from study.tracking.tracker import Tracker, dataset_input, package_versions
 
 
 @dataclass
@@ -31,14 +32,12 @@ class Setup:
     base: engine.Settings
     space: Space
     study: optuna.Study
-    tracker: tracking.Tracker
+    tracker: Tracker
     target: int
     notes: list[str]
 
 
 def _prepare(cfg: Any) -> tuple[Any, engine.Settings, Space]:
-    from study.core.data import load_problem
-
     if optuna.logging.get_verbosity() < optuna.logging.WARNING:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     problem = load_problem(cfg.data.path, cfg.data.x, cfg.data.y)
@@ -64,7 +63,7 @@ def setup(cfg: Any, fresh: bool, heartbeat: int | None = None) -> Setup:
     probe_stores(cfg)
     study, replaced = open_study(cfg, make_sampler(cfg, space), fresh=fresh,
                                  heartbeat=heartbeat)
-    tracker = tracking.Tracker(cfg.tracking.mlflow_uri, cfg.name)
+    tracker = Tracker(cfg.tracking.mlflow_uri, cfg.name)
     notes = [replaced] if replaced else []
     reaped = reap_stale(study)
     killed = tracker.kill_trial_runs(study.user_attrs.get("study_uid", ""),
@@ -81,7 +80,7 @@ def attach(cfg: Any, experiment_id: str, parent_run_id: str | None,
     """A worker's setup: the study and the experiment exist; only read them."""
     problem, base, space = _prepare(cfg)
     study = load_study(cfg, heartbeat, sampler=make_sampler(cfg, space))
-    tracker = tracking.Tracker.attach(cfg.tracking.mlflow_uri, cfg.name, experiment_id,
+    tracker = Tracker.attach(cfg.tracking.mlflow_uri, cfg.name, experiment_id,
                                       parent_run_id)
     return Setup(problem, base, space, study, tracker, _target(cfg, space, []), [])
 
@@ -92,9 +91,6 @@ def n_complete(study: optuna.Study) -> int:
 
 def parent_payload(cfg: Any, problem: Any, base: engine.Settings) -> dict[str, Any]:
     """What the parent run records about the whole sweep."""
-    from study.core import theory
-    from study.core.data import file_digest
-
     path = Path(cfg.data.path)
     spec = theory.spectrum(problem, base)
     metrics = {"n_rows": problem.n, "ols_cost": problem.ols_cost(base.cost),
@@ -109,10 +105,10 @@ def parent_payload(cfg: Any, problem: Any, base: engine.Settings) -> dict[str, A
               "storage": cfg.tracking.storage, "data_path": str(path), "n_rows": problem.n,
               "x_columns": ",".join(problem.x_names), "y_column": problem.y_name,
               **{f"algorithm.{f.name}": getattr(base, f.name) for f in fields(engine.Settings)}}
-    tags = {f"version.{k}": v for k, v in tracking.package_versions().items()}
+    tags = {f"version.{k}": v for k, v in package_versions().items()}
     tags["optuna.study"] = cfg.name
     tags["config_hash"] = cfg.hash()
-    dataset = tracking.dataset_input(path.stem, str(path), file_digest(path)[:32],
+    dataset = dataset_input(path.stem, str(path), file_digest(path)[:32],
                                      [*problem.x_names, problem.y_name], problem.n,
                                      problem.y_name)
     return {"config_yaml": cfg.to_yaml(), "dataset": dataset, "params": params,

@@ -18,7 +18,6 @@ opened here with its heartbeat settings.
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import uuid
@@ -32,8 +31,10 @@ from optuna.trial import TrialState
 
 from study.config.constraints import GRACE_FACTOR
 from study.errors import StorageError
+from study.sweep._optuna_private import quiet_rdb_retry_log
 from study.sweep.journal import journal_damage, open_journal
 from study.sweep.reaper import Requeue
+from study.tracking.retry import retry
 from study.tracking.uri import sqlite_path
 
 
@@ -109,9 +110,7 @@ def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.Base
     try:
         if not is_rdb(url):
             return open_journal(Path(url).expanduser())
-        # Optuna logs a locked sqlite file as "too many variables in IN" and retries: the lock
-        # is waited for, or becomes one StorageError line; the misleading warning is noise
-        logging.getLogger("optuna.storages._rdb.storage").setLevel(logging.ERROR)
+        quiet_rdb_retry_log()
         kwargs: dict[str, Any] = {}
         if url.startswith("sqlite:"):
             kwargs["engine_kwargs"] = {"connect_args": {"timeout": sqlite_timeout()}}
@@ -131,21 +130,21 @@ def open_storage(url: str, heartbeat: int | None = None) -> optuna.storages.Base
         raise StorageError(f"cannot open the Optuna storage {url}: {one_line(exc)}") from exc
 
 
-def _create_rdb(url: str, kwargs: dict[str, Any], attempts: int = 5
-                ) -> optuna.storages.RDBStorage:
-    """RDBStorage, retried when another process is creating the same schema at this moment
-    (two machines starting on a new database collide in CREATE TABLE / CREATE TYPE)."""
-    for attempt in range(attempts):
-        try:
-            return optuna.storages.RDBStorage(url, **kwargs)
-        except Exception as exc:
-            text = str(exc)
-            collided = any(s in text for s in ("UniqueViolation", "IntegrityError",
-                                               "already exists", "DuplicateTable"))
-            if not collided or attempt == attempts - 1:
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")
+SCHEMA_RETRY_DELAYS = (0.2, 0.4, 0.6, 0.8)  # seconds between attempts to create a schema
+
+
+def _schema_collision(exc: BaseException) -> bool:
+    """Another process created the same table or type at this moment (two machines starting
+    on a new database collide in CREATE TABLE / CREATE TYPE)."""
+    text = str(exc)
+    return any(s in text for s in ("UniqueViolation", "IntegrityError", "already exists",
+                                   "DuplicateTable"))
+
+
+def _create_rdb(url: str, kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
+    """RDBStorage, retried when another process is creating the same schema at this moment."""
+    return retry(lambda: optuna.storages.RDBStorage(url, **kwargs),
+                 transient=_schema_collision, delays=SCHEMA_RETRY_DELAYS)
 
 
 def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
@@ -268,14 +267,14 @@ def raise_storage_error(url: str, exc: BaseException) -> None:
 
 def raised_in_storage(exc: BaseException) -> bool:
     """True when ``exc`` was raised inside Optuna's storage code (a sqlite lock held past the
-    timeout surfaces there as a bare AssertionError)."""
+    timeout surfaces there as a bare AssertionError): by its type, or by the module of a frame
+    of its traceback (``optuna.storages`` and below), wherever Optuna is installed."""
     if isinstance(exc, optuna.exceptions.StorageInternalError):
         return True
     tb = exc.__traceback__
     while tb is not None:
-        if "/optuna/storages/" in tb.tb_frame.f_code.co_filename.replace("\\", "/"):
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module == "optuna.storages" or module.startswith("optuna.storages."):
             return True
         tb = tb.tb_next
     return False
-
-

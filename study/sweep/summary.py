@@ -10,14 +10,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import optuna
+import pandas as pd
 from optuna.trial import FrozenTrial
+from tqdm import tqdm
 
-from study.core import engine
+from study.core import engine, theory
 from study.sweep.objectives import best_trials, complete_trials
 from study.sweep.sampling import SETTING_KEYS, build_space, init_names
+from study.sweep.startup import Setup
 from study.sweep.storage import load_study
-from study.tracking import tracker as tracking
 from study.tracking.uri import ui_command, ui_text
 
 FLOAT_COLUMNS = ("final_cost", "initial_cost", "dist_to_ols", "cost_gap", "rel_cost_gap",
@@ -63,16 +64,14 @@ def counts_text(counts: Mapping[str, int]) -> str:
 
 def progress_bar(progress: bool, total: int, initial: int, counts: Mapping[str, int]) -> Any:
     """A tqdm bar on stderr (disabled when ``progress`` is False) with the status counts."""
-    from tqdm import tqdm
-
     bar = tqdm(total=total, initial=initial, file=sys.stderr,
                disable=not progress, unit="trial", dynamic_ncols=True, desc="trials")
     bar.set_postfix_str(counts_text(counts), refresh=False)
     return bar
 
 
-def brackets(trials: Sequence[FrozenTrial], problem: Any, base: engine.Settings,
-             theory: Any) -> list[dict[str, Any]]:
+def brackets(trials: Sequence[FrozenTrial], problem: Any, base: engine.Settings
+             ) -> list[dict[str, Any]]:
     """Per combination of swept settings: the largest converged and smallest diverged lr next
     to theory's lr_max for those settings."""
     groups: dict[tuple, list[FrozenTrial]] = {}
@@ -94,22 +93,20 @@ def brackets(trials: Sequence[FrozenTrial], problem: Any, base: engine.Settings,
     return out
 
 
-def build_summary(cfg: Any, study: optuna.Study, problem: Any, base: engine.Settings,
-                  tracker: tracking.Tracker, target: int, n_new: int, started: float,
-                  notes: list[str]) -> SweepSummary:
-    """The summary of ``study`` as it is stored now."""
-    from study.core import theory
-
+def build_summary(cfg: Any, st: Setup, n_new: int, started: float) -> SweepSummary:
+    """The summary of the sweep set up as ``st``, from its study as it is stored now;
+    ``started`` is the ``time.perf_counter()`` of its start."""
+    study, tracker = st.study, st.tracker
     complete = complete_trials(study)
     best = [{"number": t.number, "values": list(t.values), "params": dict(t.params),
              "status": t.user_attrs.get("status")} for t in best_trials(study)]
     return SweepSummary(
-        study=cfg.name, n_trials=target, n_complete=len(complete), n_new=n_new,
+        study=cfg.name, n_trials=st.target, n_complete=len(complete), n_new=n_new,
         seconds=time.perf_counter() - started, counts=status_counts(complete), best=best,
-        brackets=brackets(complete, problem, base, theory), storage=cfg.tracking.storage,
+        brackets=brackets(complete, st.problem, st.base), storage=cfg.tracking.storage,
         mlflow_uri=tracker.uri, experiment_id=tracker.experiment_id,
         parent_run_id=tracker.parent_run_id, ui_command=ui_command(tracker.uri),
-        notes=notes)
+        notes=st.notes)
 
 
 def _fmt(v: Any) -> str:
@@ -169,8 +166,6 @@ def trials_frame(cfg: Any):
     - ``seed`` (minibatch seed), ``mlflow_run_id``;
     - ``objective_<name>`` per objective: the value told to Optuna (capped for diverged trials).
     """
-    import pandas as pd
-
     study = load_study(cfg)
     complete = sorted(complete_trials(study), key=lambda t: t.number)
     if not complete:

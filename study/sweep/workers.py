@@ -34,8 +34,23 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+import optuna
+from optuna.trial import TrialState
+
 from study.errors import StudyError
+from study.sweep.loop import (
+    Batch,
+    Interrupts,
+    close_after,
+    finish,
+    loop,
+    raise_as_storage_error,
+    store_errors,
+)
+from study.sweep.reaper import Heartbeat
 from study.sweep.signals import SignalScope
+from study.sweep.startup import Setup, attach, n_complete, setup, start_parent
+from study.sweep.summary import SweepSummary, counts_text, progress_bar
 
 POLL_SECONDS = 0.5
 
@@ -111,10 +126,8 @@ class _Forward(SignalScope):
                     pass
 
 
-def _poll_counts(study: Any) -> Counter | None:
+def _poll_counts(study: optuna.Study) -> Counter | None:
     """Status counts of the complete trials, or None when the storage cannot be read now."""
-    from optuna.trial import TrialState
-
     try:
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     except Exception:
@@ -122,28 +135,44 @@ def _poll_counts(study: Any) -> Counter | None:
     return Counter(t.user_attrs.get("status") for t in trials)
 
 
-def run_with_workers(cfg: Any, n_workers: int, *, fresh: bool = False, progress: bool = True,
-                     heartbeat: int | None = None):
-    """Run the sweep of ``cfg`` in ``n_workers`` processes; returns a
-    :class:`study.sweep.summary.SweepSummary` whose ``failed_workers`` lists failed workers."""
-    from study.sweep.loop import finish, store_errors
-    from study.sweep.startup import n_complete, setup, start_parent
-    from study.sweep.summary import counts_text, progress_bar
-
-    started = time.perf_counter()
-    with store_errors(cfg):
-        st = setup(cfg, fresh, heartbeat)
-        start_parent(cfg, st)
-    before = n_complete(st.study)
+def _n_workers(cfg: Any, st: Setup, n_workers: int, before: int) -> int:
+    """How many workers to start: no more than batches remain (a note says when fewer)."""
     remaining = st.target - before
     wanted = min(n_workers, max(math.ceil(remaining / int(cfg.search.batch_size)), 0))
     if wanted < n_workers:
         st.notes.append(f"{n_workers} workers asked; {wanted} started for the {remaining} "
                         f"remaining trial(s) at search.batch_size {cfg.search.batch_size}")
-    counts = _poll_counts(st.study) or Counter()
-    bar = progress_bar(progress, st.target, before, counts)
+    return wanted
+
+
+def _watch(study: optuna.Study, workers: list[_Worker], bar: Any, shown: int) -> None:
+    """Update the bar from the storage until every worker has exited."""
+    # poll every worker each time: poll() also reaps a dead one, and a zombie would look alive
+    # to the other workers' check of its process id
+    while [w for w in workers if w.proc.poll() is None]:
+        time.sleep(POLL_SECONDS)
+        polled = _poll_counts(study)
+        if polled is not None:
+            done = sum(polled.values())
+            bar.update(max(done - shown, 0))
+            shown = max(done, shown)
+            bar.set_postfix_str(counts_text(polled), refresh=False)
+
+
+def _stop(workers: list[_Worker]) -> None:
+    """SIGTERM every live worker and wait for all: none is left behind an error."""
+    for w in workers:
+        if w.proc.poll() is None:
+            os.kill(w.proc.pid, signal.SIGTERM)
+    for w in workers:
+        w.proc.wait()
+
+
+def _run_workers(cfg: Any, st: Setup, wanted: int, heartbeat: int | None, bar: Any,
+                 write: Any, before: int) -> tuple[list[_Worker], bool]:
+    """Start ``wanted`` workers and wait for them, the bar counting on from ``before``
+    complete trials; returns the workers and whether a signal came."""
     workers: list[_Worker] = []
-    write = bar.write if progress else (lambda s: print(s, file=sys.stderr, flush=True))
     with _Forward(workers, write) as forward:
         try:
             for i in range(wanted):
@@ -152,30 +181,31 @@ def run_with_workers(cfg: Any, n_workers: int, *, fresh: bool = False, progress:
                 spec = WorkerSpec(cfg, st.tracker.experiment_id, st.tracker.parent_run_id,
                                   heartbeat, os.getpid(), i + 1)
                 workers.append(_start(spec, write))
-            shown = before
-            # poll every worker each time: poll() also reaps a dead one, and a zombie would
-            # look alive to the other workers' check of its process id
-            while [w for w in workers if w.proc.poll() is None]:
-                time.sleep(POLL_SECONDS)
-                polled = _poll_counts(st.study)
-                if polled is not None:
-                    done = sum(polled.values())
-                    bar.update(max(done - shown, 0))
-                    shown = max(done, shown)
-                    bar.set_postfix_str(counts_text(polled), refresh=False)
+            _watch(st.study, workers, bar, before)
         except BaseException:
-            for w in workers:  # never leave workers behind an error of the parent
-                if w.proc.poll() is None:
-                    os.kill(w.proc.pid, signal.SIGTERM)
-            for w in workers:
-                w.proc.wait()
+            _stop(workers)
             raise
         finally:
             for w in workers:
                 if w.reader is not None:
                     w.reader.join(timeout=5)
             bar.close()
-    interrupted = forward.count > 0
+    return workers, forward.count > 0
+
+
+def run_with_workers(cfg: Any, n_workers: int, *, fresh: bool = False, progress: bool = True,
+                     heartbeat: int | None = None) -> SweepSummary:
+    """Run the sweep of ``cfg`` in ``n_workers`` processes; returns a
+    :class:`study.sweep.summary.SweepSummary` whose ``failed_workers`` lists failed workers."""
+    started = time.perf_counter()
+    with store_errors(cfg):
+        st = setup(cfg, fresh, heartbeat)
+        start_parent(cfg, st)
+    before = n_complete(st.study)
+    wanted = _n_workers(cfg, st, n_workers, before)
+    bar = progress_bar(progress, st.target, before, _poll_counts(st.study) or Counter())
+    write = bar.write if progress else (lambda s: print(s, file=sys.stderr, flush=True))
+    workers, interrupted = _run_workers(cfg, st, wanted, heartbeat, bar, write, before)
     failed = [w for w in workers if w.proc.returncode not in (0, 130)
               or (w.proc.returncode == 130 and not interrupted)]
     n_new = n_complete(st.study) - before
@@ -193,20 +223,6 @@ def run_with_workers(cfg: Any, n_workers: int, *, fresh: bool = False, progress:
 def worker_main(spec: WorkerSpec) -> int:
     """One worker: attach to the study and the experiment, run the loop; 0 when the study is
     complete (or nothing is left for it), 130 when stopped by a signal, 2 on a StudyError."""
-    import optuna
-
-    from study.sweep.loop import (
-        Batch,
-        Interrupts,
-        close_after,
-        loop,
-        raise_as_storage_error,
-        store_errors,
-    )
-    from study.sweep.reaper import Heartbeat
-    from study.sweep.startup import attach
-    from study.sweep.summary import progress_bar
-
     # the parent speaks for the study; a worker's warnings (QMC's note on the pending trials
     # of other workers, for one) would only repeat per worker
     optuna.logging.set_verbosity(optuna.logging.ERROR)

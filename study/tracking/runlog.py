@@ -4,7 +4,7 @@ transient store errors.
 
 Metrics are never NaN or ±inf (MLflow would store inf as ±1.8e308 and NaN breaks run pages):
 non-finite values are skipped, and unreached tolerances are simply absent. Every call goes
-through :func:`_retry`, which retries ``TEMPORARILY_UNAVAILABLE`` and sqlite lock errors with
+through :func:`retry_store`, which retries ``TEMPORARILY_UNAVAILABLE`` and sqlite lock errors with
 backoff while reusing the same payload and timestamps, so a retried ``log_batch`` does not add
 duplicate points.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
@@ -26,6 +25,7 @@ from mlflow.exceptions import MlflowException
 
 from study.core.engine import Result, Settings
 from study.errors import StorageError
+from study.tracking.retry import retry
 from study.tracking.workerid import worker_id
 
 STATUS_TO_RUN_STATUS = {"converged": "FINISHED", "max_epochs": "FINISHED", "diverged": "FAILED"}
@@ -41,7 +41,7 @@ def tol_key(prefix: str, tol: float) -> str:
     return f"{prefix}_{tol:g}"
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     """An error's first line: sqlalchemy appends the statement and a help URL on later ones."""
     text = exc.message if isinstance(exc, MlflowException) else str(exc)
     return str(text).strip().split("\n")[0] or type(exc).__name__
@@ -67,11 +67,11 @@ def as_storage_error(uri: str, exc: BaseException) -> StorageError | None:
     if isinstance(exc, Unavailable):
         return Unavailable(exc.what, exc.attempts, exc.reason, f"the MLflow store {uri}", RESUME)
     if isinstance(exc, MlflowException):
-        return StorageError(f"the MLflow store {uri} failed: {_first_line(exc)}{RESUME}")
+        return StorageError(f"the MLflow store {uri} failed: {first_line(exc)}{RESUME}")
     return None
 
 
-def _retryable(exc: BaseException) -> bool:
+def retryable(exc: BaseException) -> bool:
     if isinstance(exc, MlflowException):
         if exc.error_code == "TEMPORARILY_UNAVAILABLE":
             return True
@@ -79,41 +79,26 @@ def _retryable(exc: BaseException) -> bool:
     return "database is locked" in text or "database table is locked" in text
 
 
-def _collided(exc: BaseException) -> bool:
+def collided(exc: BaseException) -> bool:
     """Two processes inserted the same row at once (e.g. two parents logging one data set):
     the loser's retry finds the winner's row."""
     text = str(exc)
     return any(s in text for s in ("IntegrityError", "UniqueViolation", "UNIQUE constraint"))
 
 
-def _retry(call: Callable[[], T], what: str, before_retry: Callable[[], T | None] | None = None,
-           delays: Sequence[float] | None = None,
-           transient: Callable[[BaseException], bool] = _retryable) -> T:
+def retry_store(call: Callable[[], T], what: str,
+                before_retry: Callable[[], T | None] | None = None,
+                delays: Sequence[float] | None = None,
+                transient: Callable[[BaseException], bool] = retryable) -> T:
     """Run ``call``; on a transient store error wait and try again with the same payload, after
-    each of ``delays`` (default ``RETRY_DELAYS``, read when called).
+    each of ``delays`` (default ``RETRY_DELAYS``, read when called); when every attempt failed,
+    :class:`Unavailable` says what was tried.
 
     ``before_retry`` may return a value that makes the retry unnecessary (a run that the failed
     attempt did create after all); a transient error of its own is one more failed attempt."""
     delays = RETRY_DELAYS if delays is None else delays
-    for attempt in range(len(delays) + 1):
-        try:
-            return call()
-        except Exception as exc:
-            if not transient(exc):
-                raise
-            if attempt == len(delays):
-                raise Unavailable(what, len(delays) + 1, _first_line(exc)) from exc
-            time.sleep(delays[attempt])
-            if before_retry is not None:
-                try:
-                    found = before_retry()
-                except Exception as exc:
-                    if not transient(exc):
-                        raise
-                    continue
-                if found is not None:
-                    return found
-    raise AssertionError("unreachable")
+    return retry(call, transient=transient, delays=delays, before_retry=before_retry,
+                 give_up=lambda exc, attempts: Unavailable(what, attempts, first_line(exc)))
 
 
 def _chunks(items: Sequence, size: int) -> list[Sequence]:
@@ -128,17 +113,17 @@ def log_batch(client: MlflowClient, run_id: str, metrics: Sequence[Metric] = (),
     for i in range(calls):
         batch = (m[i] if i < len(m) else [], p[i] if i < len(p) else [],
                  t[i] if i < len(t) else [])
-        _retry(lambda b=batch: client.log_batch(run_id, metrics=b[0], params=b[1], tags=b[2],
-                                                synchronous=True), "log a batch")
+        retry_store(lambda b=batch: client.log_batch(run_id, metrics=b[0], params=b[1], tags=b[2],
+                                                     synchronous=True), "log a batch")
     return calls
 
 
-def _finite(value: Any) -> bool:
+def finite(value: Any) -> bool:
     return isinstance(value, int | float | np.number) and not isinstance(value, bool) \
         and math.isfinite(float(value))
 
 
-def _param_text(value: Any) -> str:
+def param_text(value: Any) -> str:
     if isinstance(value, tuple | list):
         return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
     if isinstance(value, float):
@@ -209,11 +194,11 @@ def trial_payload(rec: TrialRecord, timestamp: int, parent_run_id: str | None
     inputs: dict[str, Any] = {f.name: getattr(rec.settings, f.name) for f in fields(Settings)}
     inputs["seed"] = rec.seed
     inputs.update(rec.params)
-    params = [Param(k, _param_text(v)) for k, v in inputs.items()]
+    params = [Param(k, param_text(v)) for k, v in inputs.items()]
     metrics = [Metric(k, float(v), timestamp, 0) for k, v in inputs.items()
-               if _finite(v) or isinstance(v, bool)]
+               if finite(v) or isinstance(v, bool)]
     metrics += [Metric(k, float(v), timestamp, 0)
-                for k, v in result_values(res, rec.param_names).items() if _finite(v)]
+                for k, v in result_values(res, rec.param_names).items() if finite(v)]
     metrics += [Metric("cost", float(c), timestamp, int(e))
                 for e, c in zip(res.history_epoch, res.history_cost, strict=True)
                 if math.isfinite(c)]

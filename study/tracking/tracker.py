@@ -1,6 +1,7 @@
 """MLflow bookkeeping of a sweep: one experiment, one parent run per ``study run``, one child run
-per trial. With :mod:`study.tracking.runlog` (what a child run holds, retries) the only modules that
-import mlflow; they know nothing about Optuna.
+per trial. With :mod:`study.tracking.runlog` (what a child run holds, retries) and
+:mod:`study.tracking._mlflow_private` the only modules that import mlflow; they know nothing about
+Optuna.
 
 Layout in the tracking store:
 
@@ -27,9 +28,9 @@ interrupted    KILLED           Ctrl-C/SIGTERM while logging, or a worker found 
 =============  ===============  =================================================
 
 Metrics are never NaN or ±inf, and every call is retried on transient store errors with the
-same payload and timestamps (:mod:`study.tracking.runlog`). A child run is looked up by (study uid, trial
-number) before it is created, so a retry never makes two runs for one trial. Runs of trials
-failed because their worker died are marked KILLED (:meth:`Tracker.kill_trial_runs`,
+same payload and timestamps (:mod:`study.tracking.runlog`). A child run is looked up by (study
+uid, trial number) before it is created, so a retry never makes two runs for one trial. Runs of
+trials failed because their worker died are marked KILLED (:meth:`Tracker.kill_trial_runs`,
 :meth:`Tracker.reap_dead_workers`).
 """
 
@@ -40,49 +41,34 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, Run, RunStatus
 from mlflow.exceptions import MlflowException
 
 from study.errors import StorageError
-
-# What a child run holds and the retries live in study.tracking.runlog, who runs it in study.tracking.workerid;
-# their names are part of this module's interface.
+from study.tracking._mlflow_private import log_text_artifact, quiet_store_errors
 from study.tracking.runlog import (
-    MAX_METRICS,
-    MAX_PARAMS,
-    MAX_TAGS,
     STATUS_TO_RUN_STATUS,
     WORKER_TAG,
     TrialRecord,
     Unavailable,
-    _collided,
-    _finite,
-    _first_line,
-    _param_text,
-    _retry,
-    _retryable,
-    as_storage_error,
+    collided,
+    finite,
+    first_line,
     history_csv,
     log_batch,
-    result_values,
-    tol_key,
+    param_text,
+    retry_store,
+    retryable,
     trial_payload,
 )
-from study.tracking.uri import artifact_root, is_server, sqlite_path, ui_command, ui_text
-from study.tracking.workerid import worker_host, worker_id, worker_is_dead
-
-__all__ = [
-    "MAX_METRICS", "MAX_PARAMS", "MAX_TAGS", "STATUS_TO_RUN_STATUS",
-    "WORKER_TAG", "Tracker", "TrialRecord", "artifact_root", "as_storage_error",
-    "dataset_input", "history_csv", "is_server", "log_batch", "log_report_artifacts",
-    "package_versions", "result_values", "sqlite_path", "tol_key", "trial_payload",
-    "ui_command", "ui_text", "worker_host", "worker_id", "worker_is_dead",
-]
-
+from study.tracking.uri import artifact_root, sqlite_path
+from study.tracking.workerid import worker_id, worker_is_dead
 
 # ── the tracker ─────────────────────────────────────────────────────────────────────────────
 
@@ -91,9 +77,7 @@ def _quiet_migrations() -> None:
     # A new sqlite store prints its schema migration at INFO; a sweep's output is its summary.
     for name in ("alembic", "alembic.runtime.migration"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    # The store also logs every SQLAlchemy error with its traceback, even a lock that a retry
-    # waits out; an error that stops the sweep is its one line (its traceback with --debug).
-    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+    quiet_store_errors()
 
 
 class Tracker:
@@ -123,8 +107,6 @@ class Tracker:
         except OSError as exc:
             raise StorageError(f"cannot create the MLflow store folder {db.parent}: {exc}") \
                 from exc
-        from filelock import FileLock
-
         # Several processes migrating a brand-new sqlite store at once corrupt it: serialise
         # the schema creation and the experiment's create-or-get.
         with FileLock(str(db.parent / f".{db.name}.lock"), timeout=120):
@@ -145,8 +127,8 @@ class Tracker:
 
     def _experiment_id(self) -> str:
         try:
-            exp = _retry(lambda: self.client.get_experiment_by_name(self.experiment),
-                         "read the experiment")
+            exp = retry_store(lambda: self.client.get_experiment_by_name(self.experiment),
+                              "read the experiment")
             if exp is not None:
                 if exp.lifecycle_stage == "deleted":
                     raise StorageError(f"MLflow experiment {self.experiment!r} is deleted in "
@@ -161,7 +143,7 @@ class Tracker:
                     raise
                 return self.client.get_experiment_by_name(self.experiment).experiment_id
         except MlflowException as exc:
-            raise StorageError(f"cannot use the MLflow store {self.uri}: {_first_line(exc)}") \
+            raise StorageError(f"cannot use the MLflow store {self.uri}: {first_line(exc)}") \
                 from exc
         except OSError as exc:
             raise StorageError(f"cannot use the MLflow store {self.uri}: {exc}") from exc
@@ -173,18 +155,18 @@ class Tracker:
                      tags: Mapping[str, str]) -> str:
         """Create the invocation's parent run and log what describes the whole sweep."""
         now = int(time.time() * 1000)
-        run = _retry(lambda: self.client.create_run(
+        run = retry_store(lambda: self.client.create_run(
             self.experiment_id, start_time=now, run_name=run_name,
             tags={**tags, WORKER_TAG: worker_id(), "study.role": "sweep"}), "create the parent run")
         run_id = run.info.run_id
         self.parent_run_id = run_id
         log_batch(self.client, run_id,
-                  metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if _finite(v)],
-                  params=[Param(k, _param_text(v)) for k, v in params.items()])
-        _retry(lambda: self.client.log_text(run_id, config_yaml, "config.yaml"), "log config")
+                  metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if finite(v)],
+                  params=[Param(k, param_text(v)) for k, v in params.items()])
+        retry_store(lambda: self.client.log_text(run_id, config_yaml, "config.yaml"), "log config")
         if dataset is not None:
-            _retry(lambda: self.client.log_inputs(run_id, [dataset]), "log the data set",
-                   transient=lambda e: _retryable(e) or _collided(e))
+            retry_store(lambda: self.client.log_inputs(run_id, [dataset]), "log the data set",
+                        transient=lambda e: retryable(e) or collided(e))
         return run_id
 
     def end_parent(self, status: str, metrics: Mapping[str, float] | None = None,
@@ -197,9 +179,9 @@ class Tracker:
         delays = None if patient else ()
         if metrics:
             log_batch(self.client, run_id, metrics=[Metric(k, float(v), now, 0)
-                                                    for k, v in metrics.items() if _finite(v)])
-        _retry(lambda: self.client.set_terminated(run_id, status, end_time=now), "end the run",
-               delays=delays)
+                                                    for k, v in metrics.items() if finite(v)])
+        retry_store(lambda: self.client.set_terminated(run_id, status, end_time=now), "end the run",
+                    delays=delays)
         self.parent_run_id = None
 
     # children ───────────────────────────────────────────────────────────────────────────────
@@ -212,7 +194,7 @@ class Tracker:
         found: dict[int, Run] = {}
         token = None
         while True:
-            page = _retry(lambda t=token: self.client.search_runs(
+            page = retry_store(lambda t=token: self.client.search_runs(
                 [self.experiment_id], flt, max_results=1000, page_token=t), "search runs")
             for run in page:
                 number = run.data.tags.get("optuna.trial_number")
@@ -242,7 +224,7 @@ class Tracker:
             run, now = existing, int(existing.info.start_time)
         create_tags, metrics, params, tags = trial_payload(rec, now, self.parent_run_id)
         if run is None:
-            run = _retry(
+            run = retry_store(
                 lambda: self.client.create_run(self.experiment_id, start_time=now,
                                                tags=create_tags, run_name=rec.run_name),
                 "create a trial run",
@@ -251,38 +233,26 @@ class Tracker:
         self._open_child = run_id
         log_batch(self.client, run_id, metrics, params, tags)
         text = history_csv(rec.result, rec.param_names)
-        _retry(lambda: self._log_text(run.info.artifact_uri, text, "history.csv"),
-               "log the history")
+        retry_store(lambda: log_text_artifact(run.info.artifact_uri, self.uri, text,
+                                              "history.csv"),
+                    "log the history")
         status = STATUS_TO_RUN_STATUS[rec.result.status]
-        _retry(lambda: self.client.set_terminated(run_id, status, end_time=now), "end the run")
+        retry_store(lambda: self.client.set_terminated(run_id, status, end_time=now), "end the run")
         self._open_child = None
         return run_id
-
-    def _log_text(self, artifact_uri: str, text: str, name: str) -> None:
-        """``client.log_text`` without its lookup of the run (one request less per trial on a
-        tracking server): the artifact location comes with the run."""
-        import tempfile
-
-        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-
-        repo = get_artifact_repository(artifact_uri, tracking_uri=self.uri)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / name
-            path.write_text(text, encoding="utf-8")
-            repo.log_artifact(str(path))
 
     def kill_open_child(self, patient: bool = True) -> None:
         """Mark a child run interrupted mid-logging KILLED (Ctrl-C/SIGTERM)."""
         if self._open_child is not None:
             run_id, self._open_child = self._open_child, None
-            _retry(lambda: self.client.set_terminated(run_id, "KILLED",
-                                                      end_time=int(time.time() * 1000)),
-                   "end an interrupted run", delays=None if patient else ())
+            retry_store(lambda: self.client.set_terminated(run_id, "KILLED",
+                                                           end_time=int(time.time() * 1000)),
+                        "end an interrupted run", delays=None if patient else ())
 
     def mark_killed(self, run_id: str, reason: str) -> None:
         """Mark a closed child run KILLED, with the reason as the tag ``study.killed``."""
-        _retry(lambda: self.client.set_tag(run_id, "study.killed", reason), "tag a run")
-        _retry(lambda: self.client.update_run(run_id, status="KILLED"), "end a run")
+        retry_store(lambda: self.client.set_tag(run_id, "study.killed", reason), "tag a run")
+        retry_store(lambda: self.client.update_run(run_id, status="KILLED"), "end a run")
 
     def kill_trial_runs(self, study_uid: str, numbers: Sequence[int], patient: bool = True
                         ) -> int:
@@ -295,13 +265,13 @@ class Tracker:
         for number in numbers if study_uid else ():
             flt = (f"tags.`optuna.study_uid` = '{study_uid}' AND "
                    f"tags.`optuna.trial_number` = '{int(number)}'")
-            found = _retry(lambda f=flt: self.client.search_runs([self.experiment_id], f),
-                           "search runs", delays=delays)
+            found = retry_store(lambda f=flt: self.client.search_runs([self.experiment_id], f),
+                                "search runs", delays=delays)
             for run in found:
                 if run.info.status == "KILLED":
                     continue
                 if run.info.status == "RUNNING":
-                    _retry(lambda r=run: self.client.set_terminated(
+                    retry_store(lambda r=run: self.client.set_terminated(
                         r.info.run_id, "KILLED", end_time=now), "end a dead run", delays=delays)
                 else:
                     self.mark_killed(run.info.run_id, "its trial was never told; run again")
@@ -312,13 +282,13 @@ class Tracker:
         """Mark RUNNING runs of dead processes on this host KILLED (kill -9 leaves them
         RUNNING for ever); returns how many."""
         flt = f"attributes.status = '{RunStatus.to_string(RunStatus.RUNNING)}'"
-        runs = _retry(lambda: self.client.search_runs([self.experiment_id], flt,
-                                                      max_results=1000), "search runs")
+        runs = retry_store(lambda: self.client.search_runs([self.experiment_id], flt,
+                                                           max_results=1000), "search runs")
         dead = [r for r in runs if worker_is_dead(r.data.tags.get(WORKER_TAG))]
         now = int(time.time() * 1000)
         for run in dead:
-            _retry(lambda r=run: self.client.set_terminated(r.info.run_id, "KILLED",
-                                                            end_time=now), "end a dead run")
+            retry_store(lambda r=run: self.client.set_terminated(r.info.run_id, "KILLED",
+                                                                 end_time=now), "end a dead run")
         return len(dead)
 
 
@@ -337,8 +307,6 @@ def dataset_input(name: str, source: str, digest: str, columns: Sequence[str], n
 def package_versions(names: Iterable[str] = ("study", "numpy", "optuna", "mlflow")
                      ) -> dict[str, str]:
     """Installed versions, read from package metadata (nothing is imported)."""
-    from importlib.metadata import PackageNotFoundError, version
-
     out = {}
     for name in names:
         try:
@@ -360,17 +328,17 @@ def log_report_artifacts(uri: str, experiment: str, folder: str | Path,
     _quiet_migrations()
     client = MlflowClient(tracking_uri=uri)
     try:
-        exp = _retry(lambda: client.get_experiment_by_name(experiment), "read the experiment")
+        exp = retry_store(lambda: client.get_experiment_by_name(experiment), "read the experiment")
         if exp is None or exp.lifecycle_stage == "deleted":
             return None
-        runs = _retry(lambda: client.search_runs(
+        runs = retry_store(lambda: client.search_runs(
             [exp.experiment_id], "tags.`study.role` = 'sweep'",
             order_by=["attributes.start_time DESC"], max_results=1), "search runs")
         if not runs:
             return None
         run_id = runs[0].info.run_id
-        _retry(lambda: client.log_artifacts(run_id, str(folder), artifact_path),
-               "log the report")
+        retry_store(lambda: client.log_artifacts(run_id, str(folder), artifact_path),
+                    "log the report")
     except Unavailable as exc:
         raise Unavailable(exc.what, exc.attempts, exc.reason, f"the MLflow store {uri}") \
             from exc

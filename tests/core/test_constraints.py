@@ -97,6 +97,11 @@ def test_a_label_names_the_value_and_check_params_checks_each():
         C.check_params({"lr": 1e-3, "epochs": 0})
     with pytest.raises(ValueError, match=r"^init must be a finite number; got inf$"):
         C.check_each("init", [0.0, 1.0, INF])
+    with pytest.raises(ValueError, match=r"^init must be a finite number; got inf$"):
+        C.check_array("init", np.array([[0.0, 1.0], [INF, NAN]]))
+    with pytest.raises(ValueError, match=r"^lr must be > 0 and finite; got 0.0$"):
+        C.check_array("lr", np.array([1e-3, 0.0, -1.0]))
+    C.check_array("epochs", np.array([1, 10**9]))
     assert C.constraint("max_epochs") is C.constraint("epochs")
     assert C.constraint("epochs").problem(10**400).endswith("; got a 401-digit number")
     assert C.constraint("lr").problem(10**400) is None
@@ -142,7 +147,7 @@ def test_the_engines_choice_tables_are_the_declared_choices():
     (NAN, 10, (0.0, 0.0), "lr must be > 0 and finite; got nan"),
     (INF, 10, (0.0, 0.0), "lr must be > 0 and finite; got inf"),
     (0.0, 10, (0.0, 0.0), "lr must be > 0 and finite; got 0.0"),
-    (1e-3, 0, (0.0, 0.0), "epochs must be >= 1 and <= 1000000000; got 0"),
+    (1e-3, -1, (0.0, 0.0), "epochs must be >= 1 and <= 1000000000; got -1"),
     (1e-3, 10**15, (0.0, 0.0), f"epochs must be >= 1 and <= 1000000000 ({C.EPOCHS_REASON}); "
                                "got 1000000000000000"),
     (1e-3, 10, (NAN, 0.0), "init must be a finite number; got nan"),

@@ -1,13 +1,12 @@
-"""Stores under stress, for real: sqlite files locked by another process, a stale journal lock,
-read-only and full filesystems (a read-only bind mount and a size-limited tmpfs where this
-machine allows mounting), and the reaper of dead workers' trials."""
+"""Opening and checking Optuna storages (:mod:`study.sweep.storage`), and the stores under stress,
+for real: sqlite files locked by another process, read-only and full filesystems (a read-only
+bind mount and a size-limited tmpfs where this machine allows mounting), unreachable servers."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -16,30 +15,23 @@ from optuna.trial import TrialState
 from stores import (
     check_exact,
     check_ran_again,
+    complete_of,
     config,
     finish,
     n_complete,
+    raw_config,
     start,
     study_cmd,
-    trials,
+    sweep,
     wait_for,
     write_study,
 )
 
 from study.cli import main
-from study.config.constraints import GRACE_FACTOR
 from study.core import engine
 from study.errors import StorageError
-from study.sweep import reaper, storage, summary
+from study.sweep import storage, summary
 from study.tracking import runlog
-from study.tracking import tracker as tracking
-
-
-@pytest.fixture
-def folder(tmp_path, monkeypatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
 
 LOCKER = """\
 import sqlite3, sys, time
@@ -81,13 +73,15 @@ def test_sqlite_stores_locked_for_8_s_by_another_process_lose_no_trial(folder):
 
 @pytest.mark.slow
 def test_a_lock_held_past_the_limit_is_one_clear_line_and_the_trial_runs_again(folder):
-    path = write_study(folder, n_trials=40, batch_size=5, epochs=40)
+    # enough trials that the sweep is still running when the lock is taken, on a loaded machine
+    path = write_study(folder, n_trials=150, batch_size=5, epochs=40)
     url = f"sqlite:///{folder / 'optuna.db'}"
     cfg = config(path, f"tracking.storage={url}")
     sweep_proc = start(study_cmd(path, "--set", f"tracking.storage={url}"), folder,
                        STUDY_SQLITE_TIMEOUT="2")
     wait_for(lambda: n_complete(cfg) >= 5)
     locker = hold_locks(8, folder / "optuna.db")
+    assert sweep_proc.poll() is None, "the sweep ended before the lock was taken"
     code, _, err = finish(sweep_proc)
     locker.wait()
     assert code == 2, err
@@ -96,7 +90,7 @@ def test_a_lock_held_past_the_limit_is_one_clear_line_and_the_trial_runs_again(f
     assert "database is locked" in err and "run again to resume" in err
     code, _, err = finish(start(study_cmd(path, "--set", f"tracking.storage={url}"), folder))
     assert code == 0, err
-    everything, _ = check_exact(cfg, 40)
+    everything, _ = check_exact(cfg, 150)
     # trials in flight when the lock won (if it fell between batches there are none) were
     # failed and ran again with what they had drawn (the lock may fall between two suggestions)
     check_ran_again(everything)
@@ -127,22 +121,6 @@ def test_an_mlflow_store_locked_past_the_retries_is_one_clear_line_and_nothing_i
     assert capfd.readouterr().err == ""
     everything, _ = check_exact(config(path), 30)
     check_ran_again(everything)
-
-
-def test_a_stale_journal_lock_is_removed_with_a_warning(folder, capfd):
-    path = write_study(folder, n_trials=4, batch_size=4, epochs=20)
-    journal = folder / "optuna.journal"
-    journal.touch()
-    os.symlink(journal, f"{journal}.lock")  # what a writer killed inside a write leaves
-    started = time.monotonic()
-    assert main(["run", str(path), "--no-progress", "--no-report"]) == 0
-    assert time.monotonic() - started < 25  # Optuna's own lock would wait 30 s
-    err = capfd.readouterr().err
-    assert f"study: warning: removed the stale journal lock {journal}.lock" in err
-    assert len(trials(config(path))) == 4
-
-
-# ── read-only and full stores ───────────────────────────────────────────────────────────────
 
 
 def mount(*args: str) -> bool:
@@ -222,58 +200,6 @@ def test_a_file_where_the_store_folder_should_be_is_refused(folder, capsys):
     assert sorted(p.name for p in folder.iterdir()) == ["line.csv", "study.yaml", "taken"]
 
 
-# ── the reaper ──────────────────────────────────────────────────────────────────────────────
-
-
-def dead_worker() -> str:
-    pid = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                         capture_output=True, text=True, check=True).stdout.strip()
-    return f"{tracking.worker_host()}:{pid}"
-
-
-def test_two_processes_reaping_one_dead_trial_queue_it_once(folder):
-    journal = str(folder / "o.journal")
-    first = optuna.create_study(storage=storage.open_storage(journal), study_name="s")
-    stale = first.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
-    stale.set_user_attr("worker", dead_worker())
-    second = optuna.load_study(study_name="s", storage=storage.open_storage(journal))
-    seen = second.get_trials(states=(TrialState.RUNNING,))  # both see it RUNNING
-    assert [t.number for t in reaper.reap_stale(first)] == [stale.number]
-    assert reaper.fail_trial(second, seen[0]) is False  # the storage refuses a second FAIL
-    assert reaper.reap_stale(second) == []
-    waiting = second.get_trials(states=(TrialState.WAITING,))
-    assert [(t.system_attrs["fixed_params"], t.user_attrs["retry_of"]) for t in waiting] == [
-        (stale.params, 0)]
-
-
-def test_a_trial_naming_no_worker_for_long_is_reaped(folder, monkeypatch):
-    study = optuna.create_study(storage=storage.open_storage(str(folder / "o.journal")))
-    fresh = study.ask()  # asked a moment ago by a live process that names itself next
-    assert reaper.reap_stale(study) == []
-    monkeypatch.setattr(reaper, "ORPHAN_SECONDS", 0.0)
-    assert [t.number for t in reaper.reap_stale(study)] == [fresh.number]
-
-
-@pytest.mark.slow
-def test_heartbeats_keep_live_trials_and_fail_silent_ones_on_sqlite(folder):
-    url = f"sqlite:///{folder / 'o.db'}"
-    study = optuna.create_study(storage=storage.open_storage(url, heartbeat=1), study_name="s")
-    with reaper.Heartbeat(study) as beat:
-        live = study.ask()
-        beat.add(live._trial_id)
-        live.set_user_attr("worker", "elsewhere:1")
-        silent = study.ask()
-        study._storage.record_heartbeat(silent._trial_id)  # then its worker dies
-        silent.set_user_attr("worker", "elsewhere:2")
-        time.sleep(GRACE_FACTOR * 1 + 1.5)
-        reaped = reaper.reap_stale(study)
-    assert [t.number for t in reaped] == [silent.number]
-    states = {t.number: t.state for t in study.get_trials()}
-    assert states[live.number] == TrialState.RUNNING and states[silent.number] == TrialState.FAIL
-    (again,) = study.get_trials(states=(TrialState.WAITING,))
-    assert again.user_attrs["retry_of"] == silent.number
-
-
 def test_an_unreachable_postgresql_storage_is_one_line():
     with pytest.raises(StorageError) as info:
         storage.open_storage("postgresql://nobody@127.0.0.1:9/none")
@@ -283,23 +209,60 @@ def test_an_unreachable_postgresql_storage_is_one_line():
                               "none: OperationalError")
 
 
-def test_worker_host_names_the_boot_and_pid_namespace_and_can_be_set(monkeypatch):
-    host = tracking.worker_host()
-    assert host.startswith(__import__("socket").gethostname())
-    if Path("/proc/self/ns/pid").exists():
-        assert host.endswith(f".{os.stat('/proc/self/ns/pid').st_ino}")
-    monkeypatch.setenv("STUDY_WORKER_HOST", "node-7")
-    assert tracking.worker_id() == f"node-7:{os.getpid()}"
-    assert not tracking.worker_is_dead(f"{host}:1")  # another host's pid 1 is never judged
+def test_changed_config_is_refused_naming_the_field_and_fresh_replaces_it(make_cfg):
+    sweep(make_cfg(n_trials=4))
+    changed = raw_config(n_trials=4)
+    changed["search"]["space"]["lr"]["high"] = 1.0
+    with pytest.raises(StorageError, match=r"search\.space\.lr\.high: 2\.0 → 1\.0"):
+        sweep(make_cfg(changed))
+    summary = sweep(make_cfg(changed), fresh=True)
+    assert summary.n_new == 4 and any("replaced" in n for n in summary.notes)
+    assert all(t.params["lr"] <= 1.0 for t in complete_of(make_cfg(changed)))
 
 
+def test_sqlite_storage_is_accepted(make_cfg, tmp_path):
+    raw = raw_config(n_trials=3)
+    raw["tracking"] = {"storage": f"sqlite:///{tmp_path / 'optuna.db'}"}
+    cfg = make_cfg(raw)
+    assert sweep(cfg).n_complete == 3
+    store = storage.open_storage(cfg.tracking.storage)
+    assert isinstance(store, optuna.storages.RDBStorage)
 
-def test_a_worker_that_exited_but_was_not_collected_is_dead():
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    # a zombie still answers os.kill(pid, 0); its trials must be reaped all the same
-    assert tracking.worker_is_dead(f"{tracking.worker_host()}:{child.pid}")
-    child.wait()
+
+def test_errors_raised_inside_the_optuna_storage_are_recognised(tmp_path):
+    store = storage.open_storage(str(tmp_path / "o.journal"))
+    with pytest.raises(KeyError) as info:
+        store.get_trial(12345)
+    assert storage.raised_in_storage(info.value)
+    with pytest.raises(KeyError) as info:
+        {}["x"]
+    assert not storage.raised_in_storage(info.value)
+
+
+def test_changed_fields_name_each_dotted_key_with_both_values():
+    old = {"search": {"space": {"lr": {"high": 2.0}}, "seed": 1}, "name": "a"}
+    new = {"search": {"space": {"lr": {"high": 1.0, "log": True}}, "seed": 1}, "name": "a"}
+    assert storage.changed_fields(old, new) == ["search.space.lr.high: 2.0 → 1.0",
+                                                "search.space.lr.log: '(absent)' → True"]
+    assert storage.changed_fields(old, old) == []
+
+
+def test_one_line_goes_to_the_cause_of_a_storage_internal_error():
+    try:
+        try:
+            raise OSError("database is locked\n[SQL: UPDATE …]")
+        except OSError as cause:
+            raise optuna.exceptions.StorageInternalError("invalid data in the commit") from cause
+    except optuna.exceptions.StorageInternalError as exc:
+        assert storage.one_line(exc) == "OSError: database is locked"
+    assert storage.one_line(ValueError("")) == "ValueError: no message"
+
+
+def test_only_a_schema_collision_is_retried_when_an_rdb_storage_is_opened(tmp_path):
+    # what PostgreSQL and sqlite say when two processes create one table or type at once
+    assert storage._schema_collision(RuntimeError('(psycopg.errors.UniqueViolation) duplicate '
+                                                  'key value violates unique constraint'))
+    assert storage._schema_collision(RuntimeError("table studies already exists"))
+    assert not storage._schema_collision(RuntimeError("could not translate host name"))
+    store = storage.open_storage(f"sqlite:///{tmp_path / 'o.db'}")
+    assert isinstance(store, optuna.storages.RDBStorage)

@@ -1,6 +1,6 @@
-"""``study run --workers N`` as a user runs it: real processes, real stores (a journal file and
-an MLflow sqlite store in tmp_path; PostgreSQL and an MLflow server from .ci/services), faults
-injected with real signals. Nothing is mocked."""
+"""``study run --workers N`` (:mod:`study.sweep.workers`) as a user runs it: real processes, real
+stores (a journal file and an MLflow sqlite store in tmp_path; PostgreSQL and an MLflow server
+from .ci/services), faults injected with real signals. Nothing is mocked."""
 
 from __future__ import annotations
 
@@ -34,9 +34,8 @@ from stores import (
 )
 
 from study import api
+from study.sweep import startup, workers
 from study.sweep.workers import WorkerSpec
-
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(autouse=True)
@@ -45,6 +44,7 @@ def _in_tmp_path(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.mark.slow
 def test_eight_workers_complete_exactly_400_trials_each_logged_once(tmp_path):
     # quasi-random points: workers asking at once must still take distinct points of the sequence
     path = write_study(tmp_path, n_trials=400, batch_size=10, epochs=40, sampler="qmc")
@@ -64,6 +64,7 @@ def test_eight_workers_complete_exactly_400_trials_each_logged_once(tmp_path):
     assert r.client.get_experiment_by_name(cfg.name).experiment_id == "1"
 
 
+@pytest.mark.slow
 def test_the_notebook_api_shares_a_sweep_among_workers(tmp_path):
     cfg = config(write_study(tmp_path, n_trials=30, batch_size=5, epochs=40))
     summary = api.run_sweep(cfg, workers=2, progress=False, report=False)
@@ -73,6 +74,7 @@ def test_the_notebook_api_shares_a_sweep_among_workers(tmp_path):
     assert len(api.trials_frame(cfg)) == 30
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_batch_loses_nothing(tmp_path):
     path = write_study(tmp_path, n_trials=100, batch_size=10, epochs=40)
     cfg = config(path)
@@ -112,6 +114,7 @@ def check_rerun_once(everything: list, r, held: list) -> None:
     assert set(killed) <= {str(t.number) for t in held} and len(killed) <= 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("sig", "times"), [(signal.SIGTERM, 1), (signal.SIGINT, 2)],
                          ids=["sigterm", "sigint-twice"])
 def test_a_signal_stops_every_worker_cleanly_and_a_rerun_completes(tmp_path, sig, times):
@@ -146,6 +149,7 @@ def server_overrides(pg: str, server: str, name: str) -> list[str]:
     return [f"tracking.storage={pg}", f"tracking.mlflow_uri={server}", f"name={name}"]
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_two_machines_of_four_workers_on_postgresql_and_an_mlflow_server(tmp_path):
     pg, server = services()
@@ -170,6 +174,7 @@ def test_two_machines_of_four_workers_on_postgresql_and_an_mlflow_server(tmp_pat
     check_histories(cfg, r)
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_a_worker_on_another_machine_killed_is_found_by_its_heartbeat(tmp_path):
     pg, server = services()
@@ -202,3 +207,26 @@ def test_a_worker_on_another_machine_killed_is_found_by_its_heartbeat(tmp_path):
     assert held, "the remote worker was killed between two batches"
     check_rerun_once(everything, r, held)
     assert [p.info.status for p in r.parents] == ["FINISHED"]
+
+
+# ── the parent's bookkeeping, without processes ─────────────────────────────────────────────
+
+
+def test_no_more_workers_start_than_batches_remain(make_cfg):
+    cfg = make_cfg(n_trials=10, batch_size=4)
+    st = startup.setup(cfg, fresh=False)
+    assert workers._n_workers(cfg, st, 8, before=0) == 3  # ⌈10 / 4⌉ batches
+    assert st.notes == ["8 workers asked; 3 started for the 10 remaining trial(s) at "
+                        "search.batch_size 4"]
+    st.notes.clear()
+    assert workers._n_workers(cfg, st, 2, before=9) == 1
+    assert workers._n_workers(cfg, st, 2, before=10) == 0
+
+
+def test_a_failed_worker_is_described_by_its_signal_or_exit_code_and_last_line():
+    for code, how in ((-9, "was killed by SIGKILL"), (2, "exited with code 2")):
+        proc = subprocess.Popen([sys.executable, "-c", "import os, sys, signal; "
+                                 f"os.kill(os.getpid(), 9) if {code} < 0 else sys.exit({code})"])
+        proc.wait()
+        worker = workers._Worker(1, proc, lines=["study: error: first", "study: error: last", ""])
+        assert worker.describe() == f"worker 1 (pid {proc.pid}) {how}: study: error: last"
