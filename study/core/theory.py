@@ -23,6 +23,7 @@ This module imports numpy only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -230,9 +231,10 @@ class Prediction:
 
 def beyond_text(estimate: float) -> str:
     """``more than 10^k epochs`` for an epoch count far beyond any cap."""
-    if not np.isfinite(estimate):
+    estimate = float(estimate)
+    if not math.isfinite(estimate):
         return "never"
-    k = int(np.floor(np.log10(max(estimate, 1.0))))
+    k = math.floor(math.log10(max(estimate, 1.0)))
     return f"more than 10^{k} epochs"
 
 
@@ -247,6 +249,7 @@ class _Modal:
     H: np.ndarray
     p: int
     noise: float  # rounding level of z_n from the modal sum: ε·Σ|w_i|‖V_i‖
+    G: np.ndarray  # √s·G: J − J* = ‖√s·G δ_z‖²
 
     def errors(self, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(‖θ_n − θ*‖, J_n − J*) for an array of epochs n."""
@@ -259,21 +262,23 @@ class _Modal:
         gap = 0.5 * np.einsum("ni,ij,nj->n", e, self.H, e)
         return dist, gap
 
-    def envelope(self, n: float, lower: bool) -> tuple[float, float]:
-        """Bounds on (dist, gap) at epoch n: the triangle inequality over the modes above,
-        the largest single modal amplitude (through the left eigenvectors) below."""
+    def envelope(self, n: float, lower: bool, kind: str) -> float:
+        """A bound on ‖θ_n − θ*‖ (``param``) or J_n − J* (``cost``) at epoch n, from the modal
+        amplitudes |w_i||μ_i|ⁿ of the output ô = O e_n (O = C, or √s·G with J − J* = ‖ô‖²):
+        their sum over the modes above (triangle inequality), the largest one seen through the
+        left eigenvectors below (for momentum, whose state also holds the velocity, divided by
+        √5: ‖(ô_n, Ov_n)‖ ≤ √5·max(‖ô_n‖, ‖ô_{n−1}‖))."""
+        O = self.C if kind == "param" else self.G
+        T = np.kron(np.eye(self.V.shape[0] // self.p), O) @ self.V
         with np.errstate(all="ignore"):
             amp = np.abs(self.w) * np.exp(n * np.log(np.abs(self.mu)))
             amp = np.where(np.abs(self.w) > 0, amp, 0.0)
-            if not lower:
-                z = float(np.sum(amp * np.linalg.norm(self.V, axis=0)))
-                c, h = np.linalg.norm(self.C, 2), np.linalg.norm(self.H, 2)
-                return c * z, 0.5 * h * z * z
-            rows = np.linalg.norm(np.linalg.inv(self.V), axis=1)
-            z = float(np.max(amp / rows)) / np.sqrt(5.0)  # ‖e_n‖ or ‖e_{n−1}‖ ≥ ‖z_n‖/√5
-            s_c = np.linalg.svd(self.C, compute_uv=False)[-1]
-            h = np.linalg.eigvalsh(self.H)[0]
-            return s_c * z, 0.5 * max(h, 0.0) * z * z
+            if lower:
+                rows = np.linalg.norm(np.linalg.inv(T), axis=1)
+                z = float(np.max(amp / rows)) / (np.sqrt(5.0) if T.shape[0] > self.p else 1.0)
+            else:
+                z = float(np.sum(amp * np.linalg.norm(T, axis=0)))
+        return z if kind == "param" else z * z
 
 
 def _modal(problem: Problem, settings: Settings, lr: float, init: Sequence[float]) -> _Modal:
@@ -289,7 +294,9 @@ def _modal(problem: Problem, settings: Settings, lr: float, init: Sequence[float
         noise = float(np.finfo(float).eps * np.sum(np.abs(coef) * np.linalg.norm(V, axis=0))
                       * max(M.shape[0], 1))
     H = hessian(problem, settings.cost, settings.standardize)
-    return _Modal(mu, V, coef, A, H, p, noise)
+    G = np.sqrt(cost_scale(settings.cost, problem.n)) * factor(problem, settings.cost,
+                                                                settings.standardize)
+    return _Modal(mu, V, coef, A, H, p, noise, G)
 
 
 def trajectory(problem: Problem, settings: Settings, lr: float, init: Sequence[float],
@@ -443,8 +450,8 @@ def _modal_first(modal: _Modal, targets, max_epochs: int) -> dict:
     # the envelopes say where to look: no hit before `low`, surely one by `high`
     windows = {}
     for kind, t, level in todo:
-        low = _first_below(lambda n, k=kind: modal.envelope(n, True)[idx[k]], level, rho)
-        high = _first_below(lambda n, k=kind: modal.envelope(n, False)[idx[k]], level, rho)
+        low = _first_below(lambda n, k=kind: modal.envelope(n, True, k), level)
+        high = _first_below(lambda n, k=kind: modal.envelope(n, False, k), level)
         windows[(kind, t)] = (low, high)
         if low > max_epochs:
             out[(kind, t)] = Prediction(None, low, beyond_text(low))
@@ -467,7 +474,7 @@ def _modal_first(modal: _Modal, targets, max_epochs: int) -> dict:
     return out
 
 
-def _first_below(f, level: float, rho: float) -> float:
+def _first_below(f, level: float) -> float:
     """First n ≥ 0 (real) with the non-increasing f(n) ≤ level, by bisection in n."""
     if f(0.0) <= level:
         return 0.0
