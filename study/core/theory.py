@@ -268,8 +268,8 @@ class _Modal:
         their sum over the modes above (triangle inequality), the largest one seen through the
         left eigenvectors below (for momentum, whose state also holds the velocity, divided by
         √5: ‖(ô_n, Ov_n)‖ ≤ √5·max(‖ô_n‖, ‖ô_{n−1}‖))."""
-        O = self.C if kind == "param" else self.G
-        T = np.kron(np.eye(self.V.shape[0] // self.p), O) @ self.V
+        out_map = self.C if kind == "param" else self.G
+        T = np.kron(np.eye(self.V.shape[0] // self.p), out_map) @ self.V
         with np.errstate(all="ignore"):
             amp = np.abs(self.w) * np.exp(n * np.log(np.abs(self.mu)))
             amp = np.where(np.abs(self.w) > 0, amp, 0.0)
@@ -441,8 +441,8 @@ def _modal_first(modal: _Modal, targets, max_epochs: int) -> dict:
             out[(kind, t)] = Prediction(None, None, "never: the iteration does not contract "
                                                     "(spectral radius ≥ 1 in double precision)")
         elif noisy >= level:
-            out[(kind, t)] = Prediction(None, None, "not computable in double precision (the "
-                                                    "iteration matrix is nearly defective)")
+            out[(kind, t)] = Prediction(None, None, "not computable in double precision (rounding "
+                                                    "in the modal form exceeds the target)")
     todo = [(k, t, lv) for k, t, lv in targets if (k, t) not in out]
     if not todo:
         return out

@@ -98,17 +98,21 @@ def check_claims(problem: Problem, settings: E.Settings, answer: Answer) -> dict
                     # max |1 − lr·λ|: how much the steepest error grows each epoch
                     "growth_per_epoch": T.spectral_radius(problem, settings, ARTICLE_TEXT_LR),
                     "converges": text.status != "diverged"},
-        "text_2000": _state(short, ARTICLE_CODE_LR, ARTICLE_TEXT_START, ARTICLE_TEXT_EPOCHS),
-        "million": _state(long, ARTICLE_CODE_LR, (0.0, 0.0), READER_EPOCHS),
+        "text_2000": _state(problem, settings, short, ARTICLE_CODE_LR, ARTICLE_TEXT_START,
+                            ARTICLE_TEXT_EPOCHS),
+        "million": _state(problem, settings, long, ARTICLE_CODE_LR, (0.0, 0.0),
+                          READER_EPOCHS),
         "start": _start_claim(answer),
         "line_search": line_search_claim(problem, settings, answer.starts, answer.max_epochs),
     }
 
 
-def _state(r: E.Result, lr: float, init: Sequence[float], epochs: int) -> dict:
+def _state(problem: Problem, settings: E.Settings, r: E.Result, lr: float,
+           init: Sequence[float], epochs: int) -> dict:
     return {"lr": lr, "init": list(init), "epochs": epochs, "status": r.status,
-            "m": float(r.theta[0]), "b": float(r.theta[1]), "cost": r.cost,
-            "dist_to_ols": r.dist_to_ols, "rel_cost_gap": r.rel_cost_gap}
+            "diverged_at": r.diverged_at, "m": float(r.theta[0]), "b": float(r.theta[1]), "cost": r.cost,
+            "dist_to_ols": r.dist_to_ols,
+            "rel_cost_gap": r.cost_gap / rel_gap_denominator(problem, settings.cost)}
 
 
 def _start_claim(answer: Answer) -> dict:
@@ -141,8 +145,7 @@ def line_search_claim(problem: Problem, settings: E.Settings,
     holds under a criterion when every start meets it within LINE_SEARCH_CLAIM_EPOCHS."""
     line = [m for m in cures(problem, settings) if m.name.endswith("line_search")]
     methods = [plain(ARTICLE_CODE_LR, replace(settings, optimizer="gd")), *line]
-    runs = measure(problem, methods, starts, CLAIM_PARAM_TOLS, CLAIM_COST_TOLS, max_epochs,
-                   predict=False)
+    runs = measure(problem, methods, starts, CLAIM_PARAM_TOLS, CLAIM_COST_TOLS, max_epochs)
     criteria = [("cost", t) for t in CLAIM_COST_TOLS] + [("param", t) for t in CLAIM_PARAM_TOLS]
     out: dict = {"threshold_epochs": LINE_SEARCH_CLAIM_EPOCHS, "methods": []}
     for method in methods:

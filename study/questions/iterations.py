@@ -191,8 +191,8 @@ def measure(problem: Problem, methods: Sequence[Method], starts: Sequence[Sequen
             notes[i] = (f"stopped at epoch {trial.epochs:,}: theory says the remaining targets "
                         f"are not reached by the cap")
     _probe_then_run(problem, trials, results, notes, max_epochs)
-    return [_run(problem, m, init, r, pred, param_tols, cost_tols, engine_cost_tols, den,
-                 t.epochs, note)
+    tols = _Tols(param_tols, cost_tols, engine_cost_tols, den)
+    return [_run(problem, m, init, r, pred, tols, t.epochs, note)
             for (m, init), r, pred, t, note in zip(pairs, results, preds, trials, notes,
                                                    strict=True)]
 
@@ -242,11 +242,19 @@ def _budget(method: Method, pred: tuple[dict, dict], max_epochs: int) -> int:
     return int(min(max_epochs, max(1000, last + last // 100 + 100)))
 
 
-def _run(problem: Problem, method: Method, init: tuple[float, ...], r: E.Result,  # noqa: PLR0913
-         pred: tuple[dict, dict], param_tols: tuple[float, ...], cost_tols: tuple[float, ...],
-         engine_cost_tols: tuple[float, ...], den: float, budget: int,
-         note: str | None) -> Run:
+@dataclass(frozen=True)
+class _Tols:
+    param: tuple[float, ...]
+    cost: tuple[float, ...]
+    engine_cost: tuple[float, ...]  # the cost tols as the engine reads them (× its own J*)
+    den: float  # what a cost gap is divided by: J*, or 1 when it is read as absolute
+
+
+def _run(problem: Problem, method: Method, init: tuple[float, ...], r: E.Result,
+         pred: tuple[dict, dict], tols: _Tols, budget: int, note: str | None) -> Run:
     pred_p, pred_c = pred
+    param_tols, cost_tols, engine_cost_tols, den = tols.param, tols.cost, tols.engine_cost, \
+        tols.den
     targets = [Target("param", t, r.first_param_epoch[t], pred_p[t].epochs, pred_p[t].reason)
                for t in param_tols]
     targets += [Target("cost", t, r.first_cost_epoch[te], pred_c[t].epochs, pred_c[t].reason)
