@@ -116,6 +116,9 @@ def spectrum(problem: Problem, settings: Settings = DEFAULT) -> Spectrum:
         use = low < mid
         values = np.where(use, low, values)
         vectors[:, use] = u_inv[:, use]
+    # eigenvectors have no sign: take the one eigh of H would give, so pages stay stable
+    signs = np.sign(np.sum(vectors * np.linalg.eigh(H)[1], axis=0))
+    vectors = vectors * np.where(signs == 0, 1.0, signs)
     sp = Spectrum(H, values, vectors)
     problem._cache[key] = sp
     return sp

@@ -110,7 +110,8 @@ def check_claims(problem: Problem, settings: E.Settings, answer: Answer) -> dict
 def _state(problem: Problem, settings: E.Settings, r: E.Result, lr: float,
            init: Sequence[float], epochs: int) -> dict:
     return {"lr": lr, "init": list(init), "epochs": epochs, "status": r.status,
-            "diverged_at": r.diverged_at, "m": float(r.theta[0]), "b": float(r.theta[1]), "cost": r.cost,
+            "diverged_at": r.diverged_at, "m": float(r.theta[0]), "b": float(r.theta[1]),
+            "cost": r.cost,
             "dist_to_ols": r.dist_to_ols,
             "rel_cost_gap": r.cost_gap / rel_gap_denominator(problem, settings.cost)}
 

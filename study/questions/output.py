@@ -285,8 +285,8 @@ def _claims(a: Answer) -> list[str]:
                    f"minimum): from every start GD ends within {st['param_tol']:g} of the same "
                    f"θ*; it changes the time: ‖θ − θ*‖ ≤ {' / '.join(f'{t:g}' for t in tols)} "
                    f"after {times}")
-    out.append(f"  line search \"about 50 iterations instead of thousands\" (read as ≤ "
-               f"{c['line_search']['threshold_epochs']} epochs):")
+    out.append(f"  line search cuts the iterations \"from several thousand to around 50\" (read "
+               f"as ≤ {c['line_search']['threshold_epochs']} epochs):")
     out += [f"    {v}" for v in line_search_verdicts(c["line_search"])]
     return out
 
