@@ -5,8 +5,8 @@ For each learning rate and start θ₀, :func:`iterations` measures and predicts
 of every target for plain GD and for every cure (:mod:`study.questions.iterations`), explains
 the numbers from the Hessian's spectrum and checks the article's claims on the same data
 (:mod:`study.questions.explain`). :func:`question_from_config` reads the same inputs from a
-study config; :func:`to_json` and :func:`format_answer` (:mod:`study.questions.output`) turn the answer into the
-command's output. No I/O.
+study config; :func:`to_json` and :func:`format_answer` (:mod:`study.questions.output`)
+turn the answer into the command's output. No I/O.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ ten seconds) and ``study reproduce --check`` compares the result with the commit
 timings, no absolute paths, numbers rounded to the digits that carry the verdict.
 
 The entries live in :mod:`study.questions.claims_article` (A) and
-:mod:`study.questions.claims_tutorials` (B–E); this module lists them in page order, renders pages and compares them.
+:mod:`study.questions.claims_tutorials` (B–E); this module lists them in page order, renders
+pages and compares them.
 """
 
 from __future__ import annotations

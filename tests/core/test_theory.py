@@ -178,7 +178,7 @@ def test_line_search_rate_that_rounds_to_one_is_kept_through_log1p():
     s = E.Settings(optimizer="line_search", line_search="exact")
     kappa = T.spectrum(p, s).condition_number
     assert ((kappa - 1.0) / (kappa + 1.0)) ** 2 == 1.0  # the naive rate is useless here
-    params, costs = T.predictions(p, s, 1.0, (0.0, 0.0), (0.1,), (1e-2,), 10**6)
+    _, costs = T.predictions(p, s, 1.0, (0.0, 0.0), (0.1,), (1e-2,), 10**6)
     with mp.workdps(60):
         k = mp.mpf(kappa)
         log_rate = 2 * mp.log((k - 1) / (k + 1))
@@ -205,7 +205,7 @@ def test_plain_gd_epochs_far_beyond_the_cap_match_60_digit_arithmetic():
         cc = [mp.mpf(float(v)) for v in c]
 
         def dist2(n):
-            return sum(ci ** 2 * (1 - mp.mpf(lr) * li) ** (2 * n) for ci, li in zip(cc, lam))
+            return sum(ci ** 2 * (1 - mp.mpf(lr) * li) ** (2 * n) for ci, li in zip(cc, lam, strict=True))
 
         lo, hi = mp.mpf(0), mp.mpf(10) ** 30
         while hi - lo > 1:
