@@ -205,7 +205,8 @@ def test_plain_gd_epochs_far_beyond_the_cap_match_60_digit_arithmetic():
         cc = [mp.mpf(float(v)) for v in c]
 
         def dist2(n):
-            return sum(ci ** 2 * (1 - mp.mpf(lr) * li) ** (2 * n) for ci, li in zip(cc, lam, strict=True))
+            return sum(ci ** 2 * (1 - mp.mpf(lr) * li) ** (2 * n)
+                       for ci, li in zip(cc, lam, strict=True))
 
         lo, hi = mp.mpf(0), mp.mpf(10) ** 30
         while hi - lo > 1:
