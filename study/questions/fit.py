@@ -30,7 +30,15 @@ def fit(data: str | Path, *, x: Sequence[str | int] | None = None, y: str | int 
     s = engine.Settings(seed=seed, **{k: v for k, v in settings.items() if v is not None})
     slopes = [float(init_m)] * problem.d if isinstance(init_m, int | float) else list(init_m)
     with np.errstate(all="ignore"):  # divergence is a status, not a warning
-        result = engine.run_one(problem, engine.Trial(lr, epochs, (*slopes, init_b), s))
+        lam_max = theory.spectrum(problem, s).lam_max
+        if not math.isfinite(lr * lam_max):
+            raise StudyError(f"--lr {lr:g} times the Hessian's largest eigenvalue {lam_max:.3g} "
+                             "overflows float64: not a single step can be computed")
+        try:
+            result = engine.run_one(problem, engine.Trial(lr, epochs, (*slopes, init_b), s))
+        except np.linalg.LinAlgError:
+            raise StudyError(f"--lr {lr:g} is so large that one epoch's linear map is not "
+                             f"representable in float64 (λ_max = {lam_max:.3g})") from None
         edge = theory.lr_max(problem, s)
         den, mode = theory.gap_denominator(problem, s.cost)
     out = {**_line(problem, result.theta),
