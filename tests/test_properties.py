@@ -144,7 +144,8 @@ def _loop(X: np.ndarray, y: np.ndarray, theta: np.ndarray, lr: float, epochs: in
 
 
 @settings(CI, max_examples=80)
-@given(data=data_sets(max_rows=500, max_ratio_exp=1.5), frac=st.floats(0.05, 0.95), epochs=st.integers(1, 200))
+@given(data=data_sets(max_rows=500, max_ratio_exp=1.5), frac=st.floats(0.05, 0.95),
+       epochs=st.integers(1, 200))
 def test_engine_agrees_with_a_hand_written_loop_where_finite(data, frac, epochs):
     X, y = data
     with tempfile.TemporaryDirectory() as tmp:

@@ -51,15 +51,16 @@ def explain(problem: Problem, settings: E.Settings, answer: Answer) -> dict:
     sp = T.spectrum(problem, settings)
     slow, fast = sp.vectors[:, 0], sp.vectors[:, -1]
     t = min(answer.cost_tols)
+    lam_min = np.float64(sp.lam_min)  # may underflow to 0: then the ratios below are inf
     why = {
         "slow_direction": [float(v) for v in slow],
         "slow_direction_text": T.slow_direction_text(problem, settings),
-        "time_constants": [{"lr": lr, "epochs": (1.0 / (lr * sp.lam_min)
+        "time_constants": [{"lr": lr, "epochs": (float(1.0 / (lr * lam_min))
                                                  if lr < answer.lr_max else None)}
                            for lr in answer.lrs],
         "cost_tol": t,
         "dist_allowed_at_cost_tol": float(np.sqrt(
-            2.0 * t * rel_gap_denominator(problem, settings.cost) / sp.lam_min)),
+            2.0 * t * rel_gap_denominator(problem, settings.cost) / lam_min)),
         "starts": [{"init": list(s),
                     "slow_component": float(slow @ (np.array(s) - problem.ols_theta)),
                     "fast_component": float(fast @ (np.array(s) - problem.ols_theta))}
@@ -135,7 +136,10 @@ def worst_start(problem: Problem, settings: E.Settings, radius: float) -> tuple[
     eigenvectors, δ₀ ∝ v_min/λ_min + v_max/λ_max, and every epoch then shrinks J − J* by
     exactly ((κ − 1)/(κ + 1))²."""
     sp = T.spectrum(problem, replace(settings, standardize=False))
-    delta = sp.vectors[:, 0] / sp.lam_min + sp.vectors[:, -1] / sp.lam_max
+    if not sp.lam_min > 0.0:  # λ_min underflowed: the slow direction alone is worst
+        delta = sp.vectors[:, 0]
+    else:
+        delta = sp.vectors[:, 0] / sp.lam_min + sp.vectors[:, -1] / sp.lam_max
     return tuple(map(float, problem.ols_theta + radius * delta / np.linalg.norm(delta)))
 
 

@@ -72,6 +72,8 @@ def to_json(a: Answer) -> dict:
                for k, v in (("lam_min", a.lam_min), ("lam_max", a.lam_max),
                             ("condition_number", a.condition_number), ("lr_max", a.lr_max))
                if not np.isfinite(v)}
+    if a.lam_min == 0.0:
+        reasons["lam_min_reason"] = "underflows to 0 in double precision (the data's scale)"
     return _clean({
         "gap": a.gap_mode, **reasons,
         "data": a.source, "n": a.n, "cost": a.cost, "lam_min": a.lam_min, "lam_max": a.lam_max,
