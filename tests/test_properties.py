@@ -173,7 +173,7 @@ def test_engine_agrees_with_a_hand_written_loop_where_finite(data, frac, epochs)
 
 
 @pytest.mark.slow
-@settings(CI, max_examples=8)
+@settings(CI, max_examples=25)
 @given(data=data_sets(max_rows=10_000))
 def test_iterations_at_its_default_cap_stays_under_ten_seconds(capsys, data):
     with tempfile.TemporaryDirectory() as tmp:

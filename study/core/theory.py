@@ -413,8 +413,11 @@ def _log_first(a: np.ndarray, slope: np.ndarray, bound: float, max_epochs: int,
     if f(0.0) <= bound:
         return Prediction(0, 0.0)
     live = np.isfinite(a)
-    if np.any(slope[live] >= 0.0):
-        return Prediction(None, None, "never: a mode of the error does not shrink")
+    if np.any(slope[live] > 0.0):
+        return Prediction(None, None, "never: a mode of the error grows (lr ≥ lr_max)")
+    if np.any(slope[live] == 0.0):  # |1 − lr·λ| is exactly 1 in double: 1 − 1e-20 is lost
+        return Prediction(None, float("inf"), "not reachable in double precision: a mode's "
+                                              "factor per epoch rounds to ±1")
     # each live term ≤ bound − log k once n ≥ n_i: an upper end for the bisection
     k = np.log(np.count_nonzero(live))
     hi = float(np.max((bound - k - a[live]) / slope[live]))
