@@ -237,8 +237,8 @@ def _check_identifiable(table: _Table, xs: list[int], X: np.ndarray, y: np.ndarr
                 raise DataError(f"{table.source}: {name} has (almost) zero variance: the slope "
                                 f"is not identifiable (column {j + 1}: std {std[k]:.3g} around "
                                 f"mean {mean[k]:.6g}, at the rounding level of its values)")
-        if not (np.all(np.isfinite((X - mean) ** 2)) and np.all(np.isfinite(y * y))
-                and np.isfinite(np.sum((X - mean) ** 2)) and np.isfinite(np.sum(y * y))):
+        # the Hessian's entries are up to 2·Σx² (sse cost): they must be finite too
+        if not (np.isfinite(2.0 * np.sum(X * X)) and np.isfinite(2.0 * np.sum(y * y))):
             raise DataError(f"{table.source}: values too large: their squares overflow float64")
         if d > 1:
             U = (X - mean) / std

@@ -117,8 +117,9 @@ def spectrum(problem: Problem, settings: Settings = DEFAULT) -> Spectrum:
         values = np.where(use, low, values)
         vectors[:, use] = u_inv[:, use]
     # eigenvectors have no sign: take the one eigh of H would give, so pages stay stable
-    signs = np.sign(np.sum(vectors * np.linalg.eigh(H)[1], axis=0))
-    vectors = vectors * np.where(signs == 0, 1.0, signs)
+    if np.all(np.isfinite(H)):  # H itself can overflow where G does not
+        signs = np.sign(np.sum(vectors * np.linalg.eigh(H)[1], axis=0))
+        vectors = vectors * np.where(signs == 0, 1.0, signs)
     sp = Spectrum(H, values, vectors)
     problem._cache[key] = sp
     return sp

@@ -32,8 +32,9 @@ def fit(data: str | Path, *, x: Sequence[str | int] | None = None, y: str | int 
     with np.errstate(all="ignore"):  # divergence is a status, not a warning
         lam_max = theory.spectrum(problem, s).lam_max
         if not math.isfinite(lr * lam_max):
-            raise StudyError(f"--lr {lr:g} times the Hessian's largest eigenvalue {lam_max:.3g} "
-                             "overflows float64: not a single step can be computed")
+            raise StudyError(f"--lr {lr:g} times the Hessian's largest eigenvalue "
+                             + (f"{lam_max:.3g} " if math.isfinite(lam_max) else "")
+                             + "overflows float64: not a single step can be computed")
         try:
             result = engine.run_one(problem, engine.Trial(lr, epochs, (*slopes, init_b), s))
         except np.linalg.LinAlgError:
