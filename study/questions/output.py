@@ -351,4 +351,5 @@ def figure_data(a: Answer) -> dict:
                         f"{ex['cost_tol']:g} at epoch {epochs_text(ex['cost_epoch'])},"
                         f"\nyet (m, b) is still {ex['dist_at_cost_epoch']:.2g} from θ* there"}
     return {"series": series, "param_tols": a.param_tols, "cost_tols": a.cost_tols,
+            "gap": a.gap_mode,
             "max_epochs": a.max_epochs, "source": a.source, "note": note}
