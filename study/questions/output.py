@@ -347,7 +347,7 @@ def figure_data(a: Answer) -> dict:
     ex = a.why.get("example")
     if ex and ex["cost_epoch"] is not None:
         note = {"epoch": ex["cost_epoch"], "rel_gap": ex["cost_tol"],
-                "text": f"GD lr {ex['lr']:g} from {start_text(ex['init'])}: (J − J*)/J* ≤ "
+                "text": f"GD lr {ex['lr']:g} from {start_text(ex['init'])}: {gap_text(a)} ≤ "
                         f"{ex['cost_tol']:g} at epoch {epochs_text(ex['cost_epoch'])},"
                         f"\nyet (m, b) is still {ex['dist_at_cost_epoch']:.2g} from θ* there"}
     return {"series": series, "param_tols": a.param_tols, "cost_tols": a.cost_tols,
