@@ -18,6 +18,13 @@ features the same holds in z-units, and distances are mapped back to original un
 
 Predictions of "first epoch at which ‖θ_n − θ*‖ ≤ t" and "(J_n − J*)/J* ≤ t" are exact: they
 evaluate the modal form z_n = V·(μⁿ ⊙ V⁻¹z₀) of the iteration, not only its slowest mode.
+
+At any conditioning (κ = 1e20 and beyond, as when x sits far from 0 relative to its spread):
+the spectrum comes from the centred factor G of H = 2s·GᵀG and its explicit inverse, never from
+the raw sums, so λ_min keeps its relative accuracy; a per-epoch factor 1 − x with x tiny enters
+only as log1p(−x), never as a rounded 1; epochs far beyond any cap are found by bisection in log
+space and reported as "more than 10^k epochs", and a factor that rounds to 1 in double
+precision as "not reachable in double precision" (:class:`Prediction` carries the reason).
 This module imports numpy only.
 """
 
