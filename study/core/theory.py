@@ -261,6 +261,31 @@ class _Modal:
     p: int
     noise: float  # rounding level of z_n from the modal sum: ε·Σ|w_i|‖V_i‖
     G: np.ndarray  # √s·G: J − J* = ‖√s·G δ_z‖²
+    M: np.ndarray  # the map of one epoch, z_{n+1} = M z_n
+    z0: np.ndarray
+
+    def scan(self, start: int, stop: int):
+        """(epochs, dist, gap) in chunks over [start, stop], stepping z by the powers M^j of
+        one chunk (a batched product per chunk instead of complex powers per epoch)."""
+        q = self.M.shape[0]
+        powers = np.empty((_CHUNK, q, q))
+        powers[0] = np.eye(q)
+        filled = 1
+        while filled < _CHUNK:  # M^j for j < 2^k, doubled each round
+            step = np.linalg.matrix_power(self.M, filled)
+            take = min(filled, _CHUNK - filled)
+            powers[filled:filled + take] = powers[:take] @ step
+            filled += take
+        last = powers[-1] @ self.M  # M^_CHUNK
+        z = np.linalg.matrix_power(self.M, int(start)) @ self.z0
+        while start <= stop:
+            count = min(_CHUNK, stop + 1 - start)
+            e = (powers[:count] @ z)[:, : self.p]
+            dist = np.linalg.norm(e @ self.C.T, axis=1)
+            gap = 0.5 * np.einsum("ni,ij,nj->n", e, self.H, e)
+            yield np.arange(start, start + count), dist, gap
+            z = last @ z
+            start += _CHUNK
 
     def errors(self, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(‖θ_n − θ*‖, J_n − J*) for an array of epochs n."""
@@ -307,7 +332,7 @@ def _modal(problem: Problem, settings: Settings, lr: float, init: Sequence[float
     H = hessian(problem, settings.cost, settings.standardize)
     G = np.sqrt(cost_scale(settings.cost, problem.n)) * factor(problem, settings.cost,
                                                                 settings.standardize)
-    return _Modal(mu, V, coef, A, H, p, noise, G)
+    return _Modal(mu, V, coef, A, H, p, noise, G, M, z0)
 
 
 def trajectory(problem: Problem, settings: Settings, lr: float, init: Sequence[float],
@@ -472,20 +497,29 @@ def _modal_first(modal: _Modal, targets, max_epochs: int) -> dict:
     todo = [(k, t, lv) for k, t, lv in todo if (k, t) not in out]
     start = int(min((windows[(k, t)][0] for k, t, _ in todo), default=0))
     stop = int(min(max_epochs, max((windows[(k, t)][1] for k, t, _ in todo), default=0)))
-    while todo and start <= stop:
-        n = np.arange(start, min(start + _CHUNK, stop + 1))
-        values = modal.errors(n)
+    for n, *values in (modal.scan(start, stop) if todo else ()):
         for kind, t, level in list(todo):
             hits = np.flatnonzero(values[idx[kind]] <= level)
             if hits.size:
-                out[(kind, t)] = Prediction(int(n[hits[0]]), float(n[hits[0]]))
+                out[(kind, t)] = _confirmed(modal, kind, level, int(n[hits[0]]))
                 todo.remove((kind, t, level))
-        start += _CHUNK
+        if not todo:
+            break
     for kind, t, _ in todo:
         low = windows[(kind, t)][0]
         out[(kind, t)] = Prediction(None, None, f"not within the cap of {max_epochs:,} epochs"
                                     if low <= max_epochs else beyond_text(low))
     return out
+
+
+def _confirmed(modal: _Modal, kind: str, level: float, n: int) -> Prediction:
+    """A first epoch found by stepping with matrix powers, kept only if the modal form agrees
+    at that epoch (both forms round; where they disagree neither is trusted)."""
+    dist, gap = (float(v[0]) for v in modal.errors(np.array([n])))
+    if (dist if kind == "param" else gap) <= level * (1.0 + 1e-6):
+        return Prediction(n, float(n))
+    return Prediction(None, None, "not computable in double precision (the matrix-power and "
+                                  "modal forms of the iteration disagree)")
 
 
 def _first_below(f, level: float) -> float:
