@@ -27,6 +27,45 @@ if TYPE_CHECKING:
     from study.questions.iterations import Answer
     from study.sweep.summary import SweepSummary
 
+# ── declared values (study.core.constraints, study.config.constraints) ─────────────────────
+
+
+def choices(name: str) -> dict[str, str]:
+    """The allowed values of a declared option (``cost``, ``optimizer``, ``search.sampler``, …),
+    each with one line of meaning."""
+    from study.config.constraints import declared
+
+    return dict(declared(name).meanings)
+
+
+def default(name: str) -> Any:
+    """The declared default of an engine setting or trial input (``lr``, ``momentum``, …) or of a
+    sweep key (``search.n_trials``, ``heartbeat``, …)."""
+    from study.config.constraints import SWEEP_DEFAULTS
+    from study.core.constraints import DEFAULTS
+
+    return SWEEP_DEFAULTS[name] if name in SWEEP_DEFAULTS else DEFAULTS[name]
+
+
+def rule(name: str) -> str:
+    """The declared rule of ``name`` as a message states it (``> 0 and finite``)."""
+    from study.config.constraints import declared
+
+    return declared(name).rule
+
+
+def check_option(flag: str, name: str, value: Any) -> Any:
+    """``value`` if the declared rule of ``name`` allows it; else a one-line
+    :class:`~study.errors.StudyError` naming ``flag``: ``--lr must be > 0 and finite; got nan``."""
+    from study.config.constraints import declared
+    from study.errors import StudyError
+
+    text = declared(name).problem(value)
+    if text is not None:
+        raise StudyError(f"{flag} {text}")
+    return value
+
+
 # ── configs and data ────────────────────────────────────────────────────────────────────────
 
 
@@ -53,6 +92,16 @@ def config_problem(cfg: StudyConfig) -> Problem:
     return problem
 
 
+def validate(cfg: StudyConfig) -> Problem:
+    """Everything ``study run`` checks before it starts: the config's data and start space
+    (:func:`config_problem`) and that the report's folder can be written."""
+    from study.report.build import check_destination
+
+    problem = config_problem(cfg)
+    check_destination(cfg.report.dir)
+    return problem
+
+
 # ── sweeps and reports ──────────────────────────────────────────────────────────────────────
 
 
@@ -69,6 +118,10 @@ def run_sweep(cfg: StudyConfig, *, fresh: bool = False, progress: bool = True,
     from study.config.constraints import HEARTBEAT_SECONDS
 
     beat = HEARTBEAT_SECONDS if heartbeat is None else heartbeat
+    if report:  # a report that could not be written is refused before the sweep, not after
+        from study.report.build import check_destination
+
+        check_destination(cfg.report.dir)
     if workers > 1:
         from study.sweep.workers import run_with_workers
 
@@ -102,9 +155,10 @@ def write_report(cfg: StudyConfig) -> tuple[Path, str | None]:
     parent MLflow run when there is one: (path of report.html, that run's id or None).
     Raises :class:`~study.errors.StudyError` when the study is missing or has no complete
     trial."""
-    from study.report.build import build_report
+    from study.report.build import build_report, writable_folder
     from study.tracking.tracker import log_report_artifacts
 
+    writable_folder(cfg.report.dir)  # before the seconds of loading the trials
     path = build_report(cfg, load_problem(cfg.data.path, cfg.data.x, cfg.data.y),
                         trials_frame(cfg), cfg.report.dir)
     return path, log_report_artifacts(cfg.tracking.mlflow_uri, cfg.name, cfg.report.dir)

@@ -25,34 +25,84 @@ def _columns(values: list[str] | None) -> list[str | int] | None:
 # ── study fit ───────────────────────────────────────────────────────────────────────────────
 
 
+class _LinesFormatter(argparse.HelpFormatter):
+    """Help texts keep their line breaks (one line per choice), each line wrapped as usual."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        split = super()._split_lines
+        return [line for part in text.splitlines() for line in split(part, width)]
+
+
+def _add_choice(parser: argparse.ArgumentParser, name: str, what: str) -> None:
+    """An option whose values and their meanings are the declared ones."""
+    from study import api
+
+    meanings = api.choices(name)
+    lines = [f"- {value}: {meaning}" for value, meaning in meanings.items()]
+    parser.add_argument(f"--{name.replace('_', '-')}", default=api.default(name),
+                        choices=list(meanings), metavar="{" + ",".join(meanings) + "}",
+                        help=f"{what} (default {api.default(name)}):\n" + "\n".join(lines))
+
+
+def _numeric_help(name: str, what: str) -> str:
+    """``what``, the declared rule and the declared default of ``name``."""
+    from study import api
+
+    return f"{what}; {api.rule(name)} (default {api.default(name)})"
+
+
 def _add_fit(sub: argparse._SubParsersAction) -> None:
+    from study import api
+
     p = sub.add_parser("fit", help="run one gradient-descent fit and compare it with OLS",
                        description="Run one gradient-descent fit on a CSV and compare it with the "
-                                   "least-squares (OLS) line.")
+                                   "least-squares (OLS) line.", formatter_class=_LinesFormatter)
     p.add_argument("--data", required=True, help="CSV file (numeric; header optional)")
     p.add_argument("--x", nargs="+", metavar="COL", help="feature columns (names or 0-based "
                    "positions; default: all but the last)")
     p.add_argument("--y", metavar="COL", help="target column (default: the last)")
-    p.add_argument("--lr", type=float, default=1e-4, help="learning rate (default 1e-4)")
-    p.add_argument("--epochs", type=int, default=1000, help="epoch budget (default 1000)")
-    p.add_argument("--init-m", type=float, default=0.0, help="initial slope(s) (default 0)")
-    p.add_argument("--init-b", type=float, default=0.0, help="initial intercept (default 0)")
-    p.add_argument("--cost", default="mse", choices=["mse", "half_mse", "sse"])
-    p.add_argument("--update", default="simultaneous", choices=["simultaneous", "sequential"])
-    p.add_argument("--optimizer", default="gd",
-                   choices=["gd", "momentum", "minibatch", "line_search"])
-    p.add_argument("--line-search", default="backtracking", choices=["backtracking", "exact"])
-    p.add_argument("--momentum", type=float, default=0.9, help="heavy-ball β (default 0.9)")
-    p.add_argument("--batch-size", type=int, default=10, help="minibatch size (default 10)")
+    p.add_argument("--lr", type=float, default=api.default("lr"),
+                   help=_numeric_help("lr", "learning rate"))
+    p.add_argument("--epochs", type=int, default=api.default("epochs"),
+                   help=_numeric_help("epochs", "epoch budget"))
+    p.add_argument("--init-m", type=float, default=api.default("init"),
+                   help=_numeric_help("init", "initial slope(s)"))
+    p.add_argument("--init-b", type=float, default=api.default("init"),
+                   help=_numeric_help("init", "initial intercept"))
+    _add_choice(p, "cost", "cost J of the residuals r = y − Xw − b")
+    _add_choice(p, "update", "order of the parameters' updates")
+    _add_choice(p, "optimizer", "update rule")
+    _add_choice(p, "line_search", "step rule of --optimizer line_search")
+    p.add_argument("--momentum", type=float, default=api.default("momentum"),
+                   help=_numeric_help("momentum", "heavy-ball β of --optimizer momentum"))
+    p.add_argument("--batch-size", type=int, default=api.default("batch_size"),
+                   help=_numeric_help("batch_size", "minibatch size of --optimizer minibatch"))
     p.add_argument("--standardize", action="store_true", help="run GD on z-scored features")
-    p.add_argument("--tol-param", type=float, help="stop when ‖θ − θ*‖ ≤ this")
-    p.add_argument("--seed", type=int, default=0, help="seed of minibatch shuffling")
+    p.add_argument("--tol-param", type=float, help="stop when ‖θ − θ*‖ ≤ this; "
+                   f"{api.rule('tol_param')} (default: never)")
+    p.add_argument("--seed", type=int, default=api.default("seed"),
+                   help=_numeric_help("seed", "seed of minibatch shuffling"))
     p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+# Each numeric flag of `study fit` and the declared value it is: checked before anything runs.
+_FIT_FLAGS = {"--lr": "lr", "--epochs": "epochs", "--init-m": "init", "--init-b": "init",
+              "--momentum": "momentum", "--batch-size": "batch_size",
+              "--tol-param": "tol_param", "--seed": "seed"}
+
+
+def _check_flags(args: argparse.Namespace, flags: dict[str, str]) -> None:
+    """Every flag's value against its declared rule: one line naming the flag, exit 2."""
+    from study import api
+
+    for flag, name in flags.items():
+        api.check_option(flag, name, getattr(args, flag[2:].replace("-", "_")))
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
     from study import api
 
+    _check_flags(args, _FIT_FLAGS)
     out = api.fit(
         args.data, x=_columns(args.x), y=_columns([args.y])[0] if args.y else None,
         lr=args.lr, epochs=args.epochs, init_m=args.init_m, init_b=args.init_b,
@@ -99,7 +149,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from study import api
 
     cfg = _load_config(args)
-    api.config_problem(cfg)
+    api.validate(cfg)
     print(f"ok: {args.config}: {cfg.name}, {cfg.search.n_trials} trials, "
           f"space: {', '.join(cfg.search.space)}")
     return 0
@@ -109,6 +159,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
+    from study import api
+
     p = sub.add_parser("run", help="run or resume the sweep of a config",
                        description="Run the config's Optuna sweep, one MLflow run per trial, "
                                    "until search.n_trials trials are complete (re-running "
@@ -118,24 +170,16 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="delete a stored study of the same name and start again")
     p.add_argument("--no-report", action="store_true", help="do not write the report")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
-                   help="run N local worker processes on the study (default 1: this "
-                        "process); on several machines, run the command on each against one "
-                        "PostgreSQL storage and one MLflow server")
-    p.add_argument("--heartbeat", type=_positive_int, default=None, metavar="SECONDS",
+    p.add_argument("--workers", type=int, default=api.default("workers"), metavar="N",
+                   help=f"run N local worker processes on the study (default "
+                        f"{api.default('workers')}: this process); on several machines, run "
+                        "the command on each against one PostgreSQL storage and one MLflow "
+                        "server")
+    p.add_argument("--heartbeat", type=int, default=None, metavar="SECONDS",
                    help="on RDB storages (sqlite://, postgresql://), record running trials' "
-                        "heartbeats this often; a trial silent 4x as long is failed and run "
-                        "again (default 10; use the same value on every machine)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1; got {text!r}")
-    return value
+                        f"heartbeats this often; a trial silent {api.default('heartbeat_grace')}x "
+                        f"as long is failed and run again (default {api.default('heartbeat')}; "
+                        "use the same value on every machine)")
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -143,6 +187,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from study import api
 
+    api.check_option("--workers", "workers", args.workers)
+    if args.heartbeat is not None:
+        api.check_option("--heartbeat", "heartbeat", args.heartbeat)
     cfg = _load_config(args)
     summary = api.run_sweep(cfg, fresh=args.fresh, progress=not args.no_progress,
                             report=not args.no_report, workers=args.workers,
@@ -203,31 +250,46 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 # ── study iterations ────────────────────────────────────────────────────────────────────────
 
 
-def _number(flag: str, text: str, kind: type = float) -> float:
-    """A positive number from a command-line value, or a one-line error naming the flag."""
+def _parse(flag: str, text: str, kind: type = float) -> float:
+    """A number from a command-line value, or a one-line error naming the flag."""
     try:
-        value = kind(float(text)) if kind is int and "e" in text.lower() else kind(text)
-    except ValueError:
+        return kind(float(text)) if kind is int and "e" in text.lower() else kind(text)
+    except (ValueError, OverflowError):
         raise StudyError(f"{flag} must be a {'whole ' if kind is int else ''}number; got "
                          f"{text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise StudyError(f"{flag} must be > 0 and finite; got {text!r}")
-    return value
+
+
+def _number(flag: str, name: str, text: str, kind: type = float) -> float:
+    """:func:`_parse`, then the declared rule of ``name``."""
+    from study import api
+
+    return api.check_option(flag, name, _parse(flag, text, kind))
+
+
+def _tolerances(flag: str, texts: list[str]) -> list[float]:
+    """Target tolerances from the command line, checked as a recorded tolerance list."""
+    from study import api
+
+    return api.check_option(flag, "param_tols", [_parse(flag, t) for t in texts])
 
 
 def _start(text: str, p: int, names: Sequence[str]) -> tuple[float, ...]:
     """``"2,8"`` → (2.0, 8.0), with as many numbers as the problem has parameters."""
+    from study import api
+
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         values = ()
-    if len(values) != p or not all(abs(v) < float("inf") for v in values):
+    if len(values) != p:
         raise StudyError(f"--start must be {p} comma-separated numbers ({','.join(names)}), "
                          f"e.g. --start=-1,0; got {text!r}")
-    return values
+    return tuple(api.check_option("--start", "init", v) for v in values)
 
 
 def _add_iterations(sub: argparse._SubParsersAction) -> None:
+    from study import api
+
     p = sub.add_parser(
         "iterations", help="how many epochs GD needs: measured, predicted, why, and the cures",
         description="For each learning rate and start: the first epoch at which ‖θ − θ*‖ ≤ t "
@@ -243,15 +305,19 @@ def _add_iterations(sub: argparse._SubParsersAction) -> None:
                    help="override a config key before validation (repeatable)")
     p.add_argument("--data", help="CSV file (default: the config's data.path)")
     p.add_argument("--lr", action="append", metavar="LR",
-                   help="learning rate of plain GD (repeatable; default 1e-4)")
+                   help=f"learning rate of plain GD, {api.rule('lr')} (repeatable; default "
+                        f"{api.default('lr')})")
     p.add_argument("--start", action="append", metavar="M,B",
                    help="start (repeatable; default 0,0 and -1,0 and 2,8); write a negative "
                         "value as --start=-1,0")
     p.add_argument("--param-tol", nargs="+", metavar="T",
-                   help="targets ‖θ − θ*‖ ≤ T (default 0.1 0.01 0.001)")
+                   help="targets ‖θ − θ*‖ ≤ T (default "
+                        f"{' '.join(map(str, api.default('param_tols')))})")
     p.add_argument("--cost-tol", nargs="+", metavar="T",
-                   help="targets (J − J*)/J* ≤ T (default 0.01 0.001 0.0001)")
-    p.add_argument("--max-epochs", metavar="N", help="epoch cap of every run (default 5000000)")
+                   help="targets (J − J*)/J* ≤ T (default "
+                        f"{' '.join(map(str, api.default('cost_tols')))})")
+    p.add_argument("--max-epochs", metavar="N", help=f"epoch cap of every run; "
+                   f"{api.rule('max_epochs')} (default {api.default('max_epochs')})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--figure", metavar="PATH", help="also draw ‖θ − θ*‖ and (J − J*)/J* "
                    "against epochs (PNG)")
@@ -267,12 +333,13 @@ def _cmd_iterations(args: argparse.Namespace) -> int:
                else api.load_problem(cfg.data.path, x=cfg.data.x, y=cfg.data.y))
     answer = api.iterations(
         problem, cfg, args.config or "",
-        lrs=[_number("--lr", v) for v in args.lr] if args.lr else None,
+        lrs=[_number("--lr", "lr", v) for v in args.lr] if args.lr else None,
         starts=([_start(v, problem.d + 1, problem.param_names) for v in args.start]
                 if args.start else None),
-        param_tols=[_number("--param-tol", v) for v in args.param_tol] if args.param_tol else None,
-        cost_tols=[_number("--cost-tol", v) for v in args.cost_tol] if args.cost_tol else None,
-        max_epochs=_number("--max-epochs", args.max_epochs, int) if args.max_epochs else None,
+        param_tols=_tolerances("--param-tol", args.param_tol) if args.param_tol else None,
+        cost_tols=_tolerances("--cost-tol", args.cost_tol) if args.cost_tol else None,
+        max_epochs=(_number("--max-epochs", "max_epochs", args.max_epochs, int)
+                    if args.max_epochs else None),
     )
     if args.figure:
         api.draw_iterations(answer, args.figure)

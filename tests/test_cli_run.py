@@ -174,13 +174,14 @@ YAML_TRAPS = [
      ": search.space.epochs must be an integer; got 10.5"),
     (CONFIG.replace("epochs: 200", "epochs: true"),
      ": search.space.epochs must be an integer; got true"),
-    (CONFIG.replace("epochs: 200", "epochs: 0"), ": search.space.epochs must be >= 1; got 0"),
+    (CONFIG.replace("epochs: 200", "epochs: 0"),
+     ": search.space.epochs must be >= 1 and <= 1000000000; got 0"),
     (CONFIG.replace("init_m: {low: -1.0, high: 1.0}", "init_m: {low: 3, high: 1}"),
      ": search.space.init_m.low must be <= high (1); got 3"),
     (CONFIG.replace("lr: {low: 0.01, high: 2.0, log: true}", "lr: .nan"),
-     ": search.space.lr must be a finite number; got nan"),
+     ": search.space.lr must be > 0 and finite; got nan"),
     (CONFIG.replace("lr: {low: 0.01, high: 2.0, log: true}", "lr: {low: 0.01, high: .inf}"),
-     ": search.space.lr.high must be a finite number; got inf"),
+     ": search.space.lr.high must be > 0 and finite; got inf"),
 ]
 
 CSV_TRAPS = [
@@ -224,3 +225,83 @@ def test_a_hostile_data_file_stops_study_run_before_anything_exists(config, tmp_
                                                                      text, expected):
     (tmp_path / "line.csv").write_text(text)
     _run_refused(capsys, tmp_path, config, tmp_path / "line.csv", expected)
+
+
+# ── extreme flag values: one line naming the flag, its declared rule and the value; exit 2 ─────
+
+EPOCH_BOUND = ("must be >= 1 and <= 1000000000 (a trial runs in one compiled loop that Ctrl-C "
+               "cannot stop, so its budget must finish in reasonable time); got 1000000000000000")
+
+FLAG_TRAPS = [
+    (["fit", "--lr", "nan"], "--lr must be > 0 and finite; got nan"),
+    (["fit", "--lr", "inf"], "--lr must be > 0 and finite; got inf"),
+    (["fit", "--lr", "0"], "--lr must be > 0 and finite; got 0.0"),
+    (["fit", "--batch-size", "0"], "--batch-size must be >= 1; got 0"),
+    (["fit", "--tol-param", "-1"], "--tol-param must be >= 0 and finite; got -1.0"),
+    (["fit", "--momentum", "1.5"], "--momentum must be >= 0 and < 1; got 1.5"),
+    (["fit", "--epochs", "0"], "--epochs must be >= 1 and <= 1000000000; got 0"),
+    (["fit", "--epochs", str(10**15)], f"--epochs {EPOCH_BOUND}"),
+    (["fit", "--init-m", "nan"], "--init-m must be a finite number; got nan"),
+    (["fit", "--init-b=-inf"], "--init-b must be a finite number; got -inf"),
+    (["fit", "--seed", "-1"], "--seed must be >= 0; got -1"),
+    (["iterations", "--lr", "nan"], "--lr must be > 0 and finite; got nan"),
+    (["iterations", "--lr", "inf"], "--lr must be > 0 and finite; got inf"),
+    (["iterations", "--lr", "0"], "--lr must be > 0 and finite; got 0.0"),
+    (["iterations", "--max-epochs", "0"], "--max-epochs must be >= 1 and <= 1000000000; got 0"),
+    (["iterations", "--max-epochs", "1e15"], f"--max-epochs {EPOCH_BOUND}"),
+    (["iterations", "--max-epochs", "inf"], "--max-epochs must be a whole number; got 'inf'"),
+    (["iterations", "--param-tol", "-1"], "--param-tol must be > 0 and finite; got -1.0"),
+    (["iterations", "--cost-tol", "nan"], "--cost-tol must be > 0 and finite; got nan"),
+    (["iterations", "--param-tol", "0.1", "0.1"],
+     "--param-tol must not repeat a tolerance; got [0.1, 0.1]"),
+    (["iterations", "--start=nan,0"], "--start must be a finite number; got nan"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), FLAG_TRAPS,
+                         ids=[" ".join(a) for a, _ in FLAG_TRAPS])
+def test_an_extreme_flag_is_one_line_and_exit_2(tmp_path, capsys, args, expected):
+    data = tmp_path / "line.csv"
+    data.write_text("x,y\n1,1\n2,3\n3,3\n4,3\n5,5\n")
+    assert main([*args, "--data", str(data)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"study: error: {expected}\n" and captured.out == ""
+
+
+def test_run_options_are_checked_by_their_declared_rules(config, tmp_path, capsys):
+    assert main(["run", str(config), "--workers", "0"]) == 2
+    assert capsys.readouterr().err == "study: error: --workers must be >= 1; got 0\n"
+    assert main(["run", str(config), "--heartbeat", "0"]) == 2
+    assert capsys.readouterr().err == "study: error: --heartbeat must be >= 1; got 0\n"
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "optuna.journal").exists()
+
+
+def test_an_extreme_flag_through_the_real_command(tmp_path):
+    import subprocess
+    import sys
+
+    data = tmp_path / "line.csv"
+    data.write_text("x,y\n1,1\n2,3\n3,3\n4,3\n5,5\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-m", "study", "fit", "--data", str(data), "--lr",
+                           "nan"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "study: error: --lr must be > 0 and finite; got nan\n"
+
+
+def test_fit_help_describes_each_choice():
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = " ".join(out.getvalue().split())
+    for flag, choices in (("--cost", ("mse", "half_mse", "sse")),
+                          ("--update", ("simultaneous", "sequential")),
+                          ("--optimizer", ("gd", "momentum", "minibatch", "line_search")),
+                          ("--line-search", ("backtracking", "exact"))):
+        assert flag in text
+        for choice in choices:
+            assert f"- {choice}: " in text, choice

@@ -16,24 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
 
-
-def show(value: Any) -> str:
-    """A bad value as a message shows it: YAML-like, short."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, str):
-        return repr(value) if len(value) <= 60 else f"a {len(value)}-character string"
-    if isinstance(value, float | int):
-        return repr(value)
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def num(x: Any) -> str:
-    """A bound as a rule states it: ``0`` rather than ``0.0``."""
-    return str(int(x)) if isinstance(x, float) and x.is_integer() and abs(x) < 1e15 else repr(x)
+from study.core.constraints import num, show
 
 
 class Rule(Exception):
@@ -58,50 +41,71 @@ def did_you_mean(key: str, allowed: Sequence[str]) -> str:
     return f"(allowed: {', '.join(allowed)})"
 
 
+_PLAIN = {  # pydantic error types → the rule, without the value
+    "int_type": "must be an integer", "int_from_float": "must be an integer",
+    "int_parsing": "must be an integer", "string_type": "must be text",
+    "finite_number": "must be a finite number", "list_type": "must be a list",
+    "tuple_type": "must be a list", "dict_type": "must be a mapping of keys to values",
+    "model_type": "must be a mapping of keys to values",
+    "model_attributes_type": "must be a mapping of keys to values",
+}
+_BOUNDS = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="),
+           "less_than": ("lt", "<"), "less_than_equal": ("le", "<=")}
+
+
+def _number_text(value: Any) -> str:
+    quoted = isinstance(value, str) and re.fullmatch(r"\s*[-+]?[\d.]+(e[-+]?\d+)?\s*", value,
+                                                     re.I)
+    return "must be a number" + f"; got {show(value)}" + (" (a quoted number is text)"
+                                                          if quoted else "")
+
+
+def _bool_text(value: Any) -> str:
+    yaml11 = isinstance(value, str) and value.lower() in ("yes", "no", "on", "off", "y", "n")
+    return "must be true or false" + f"; got {show(value)}" + (
+        " (only true/false are booleans)" if yaml11 else "")
+
+
+def _literal_text(ctx: Mapping, value: Any) -> str:
+    allowed = re.findall(r"'([^']*)'", str(ctx["expected"]))
+    close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.6) \
+        if isinstance(value, str) else []
+    return f"must be one of {ctx['expected']}; got {show(value)}" + \
+        (f" (did you mean {close[0]!r}?)" if close else "")
+
+
+_WORDED = {  # pydantic error types whose words depend on the value or the context
+    "float_type": lambda ctx, value: _number_text(value),
+    "float_parsing": lambda ctx, value: _number_text(value),
+    "bool_type": lambda ctx, value: _bool_text(value),
+    "bool_parsing": lambda ctx, value: _bool_text(value),
+    "literal_error": _literal_text,
+    "too_short": lambda ctx, value: f"must have at least {ctx.get('min_length', 1)} item(s); "
+                                    f"got {show(value)}",
+    "string_too_short": lambda ctx, value: f"must have at least {ctx.get('min_length', 1)} "
+                                           f"item(s); got {show(value)}",
+    "string_too_long": lambda ctx, value: f"must be at most {ctx['max_length']} characters; "
+                                          f"got {show(value)}",
+}
+
+
 def rule_text(err: Mapping) -> str:
     """A pydantic error → 'must …; got …' (without the key)."""
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
-    got = f"; got {show(value)}"
     if kind in ("config_rule", "config_unknown"):
         return ctx["msg"]
     if kind == "missing":
         return "is required"
-    if kind in ("int_type", "int_from_float", "int_parsing"):
-        return "must be an integer" + got
-    if kind in ("float_type", "float_parsing"):
-        quoted = isinstance(value, str) and re.fullmatch(r"\s*[-+]?[\d.]+(e[-+]?\d+)?\s*",
-                                                         value, re.I)
-        return "must be a number" + got + (" (a quoted number is text)" if quoted else "")
-    if kind in ("bool_type", "bool_parsing"):
-        yaml11 = isinstance(value, str) and value.lower() in ("yes", "no", "on", "off", "y", "n")
-        return "must be true or false" + got + (" (only true/false are booleans)" if yaml11
-                                                else "")
-    if kind == "string_type":
-        return "must be text" + got
-    if kind == "finite_number":
-        return "must be a finite number" + got
-    ops = {"greater_than": ("gt", ">"), "greater_than_equal": ("ge", ">="),
-           "less_than": ("lt", "<"), "less_than_equal": ("le", "<=")}
-    if kind in ops:
-        key, op = ops[kind]
-        return f"must be {op} {num(ctx[key])}" + got
-    if kind == "literal_error":
-        allowed = re.findall(r"'([^']*)'", str(ctx["expected"]))
-        close = difflib.get_close_matches(value, allowed, n=1, cutoff=0.6) \
-            if isinstance(value, str) else []
-        return f"must be one of {ctx['expected']}" + got + \
-            (f" (did you mean {close[0]!r}?)" if close else "")
-    if kind in ("too_short", "string_too_short"):
-        return f"must have at least {ctx.get('min_length', 1)} item(s)" + got
-    if kind == "string_too_long":
-        return f"must be at most {ctx['max_length']} characters" + got
-    if kind in ("list_type", "tuple_type"):
-        return "must be a list" + got
-    if kind in ("dict_type", "model_type", "model_attributes_type"):
-        return "must be a mapping of keys to values" + got
     if kind == "value_error":
         return str(ctx.get("error", err["msg"]))
-    return err["msg"] + got
+    if kind in _PLAIN:
+        return f"{_PLAIN[kind]}; got {show(value)}"
+    if kind in _WORDED:
+        return _WORDED[kind](ctx, value)
+    if kind in _BOUNDS:
+        key, op = _BOUNDS[kind]
+        return f"must be {op} {num(ctx[key])}; got {show(value)}"
+    return f"{err['msg']}; got {show(value)}"
 
 
 def dotted(loc: Sequence) -> str:

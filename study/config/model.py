@@ -1,24 +1,24 @@
-"""A study's YAML config → validated, frozen config objects; the one place defaults live.
+"""A study's YAML config → validated, frozen config objects.
 
-The work is shared out: :mod:`study.config.yamlio` reads the YAML (YAML 1.2 numbers and booleans, no
-duplicate keys, errors as ``file:line:col: message``), :mod:`study.config.sections` holds the section
-models, :mod:`study.config.space` the search space, :mod:`study.config.overrides` the ``--set`` overrides and
-:mod:`study.config.messages` the wording of a broken rule. This module holds the search section, the
-whole study, loading and the table of defaults; the rest of the package imports from here.
+The work is shared out: :mod:`study.config.yamlio` reads the YAML (YAML 1.2 numbers and booleans,
+no duplicate keys, errors as ``file:line:col: message``), :mod:`study.config.sections` holds the
+section models, :mod:`study.config.space` the search space, :mod:`study.config.overrides` the
+``--set`` overrides and :mod:`study.config.messages` the wording of a broken rule. This module
+holds the search section, the whole study, loading and the table of defaults. Allowed values and
+defaults are declared in :mod:`study.core.constraints` (engine settings, ``lr``, ``epochs``,
+starts) and :mod:`study.config.constraints` (the sweep's); the models read them.
 
 Validation (pydantic v2, ``extra="forbid"``, frozen): every error is one
 :class:`study.errors.ConfigError` line naming the file, the dotted key, the rule and the bad value,
-e.g. ``configs/lr.yaml: search.space.lr.low must be > 0; got -1e-05``. Scalars are strict: ints must
-be ints (not ``10.5``, ``"10"`` or ``true``), a float accepts an int, bools are not numbers, and
-``.nan``/``.inf`` are refused everywhere.
+e.g. ``configs/lr.yaml: search.space.lr.low must be > 0 and finite; got -1e-05``. Scalars are
+strict: ints must be ints (not ``10.5``, ``"10"`` or ``true``), a float accepts an int, bools are
+not numbers, and ``.nan``/``.inf`` are refused everywhere.
 
 Paths: ``data.path`` is relative to the config file's folder (inputs travel with the config);
 ``tracking.*`` and ``report.dir`` are relative to the working directory (outputs land where the
-command runs). Every default is listed by :func:`describe_defaults` (and :data:`DEFAULTS`); the
-algorithm defaults are :class:`study.core.engine.Settings`'s own. A space entry not given: ``epochs`` is
-1000, each start (``init_*``) is 0.
+command runs). Every default is listed by :func:`describe_defaults` (and :data:`DEFAULTS`). A
+space entry not given: ``epochs`` is its declared default (1000), each start (``init_*``) is 0.
 """
-
 from __future__ import annotations
 
 import copy
@@ -27,74 +27,57 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import SimpleNamespace
+from typing import Any
 
 from pydantic import (
     Field,
     PrivateAttr,
-    Strict,
     ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from study.config.messages import Rule, dotted, first_error, num, show
+from study.config.constraints import MAX_TEXT, SWEEP_DEFAULTS, declared, grid_problem
+from study.config.messages import Rule, dotted, first_error
 from study.config.overrides import apply_override, override_path
 from study.config.sections import (
-    METRICS,
-    NEDRICH_HINT,
     STUDY_NAME,
     AlgorithmConfig,
-    Bool,
-    Column,
     DataConfig,
-    Float,
-    Int,
     Model,
     Objective,
     ReportConfig,
-    StopTol,
     Text,
-    Tolerance,
     TrackingConfig,
+    declared_type,
     fill_outputs,
 )
-from study.config.space import (
-    ALGORITHM_KEYS,
-    MAX_NAME,
-    SPACE_DEFAULTS,
-    SPACE_KEYS,
-    SpaceSpec,
-    init_space,
-    parse_space,
-)
+from study.config.space import SPACE_DEFAULTS, SpaceSpec, init_space, parse_space
 from study.config.yamlio import dump_yaml, parse_yaml
+from study.core.constraints import num, show
 from study.core.engine import Settings
 from study.errors import ConfigError
 
-# Every name this module offered before it was split, so that importers need not change.
-__all__ = [
-    "ALGORITHM_KEYS", "DEFAULTS", "MAX_NAME", "MAX_TEXT", "METRICS", "NEDRICH_HINT", "SAMPLERS",
-    "SPACE_DEFAULTS", "SPACE_KEYS", "AlgorithmConfig", "Bool", "Column", "DataConfig", "Float",
-    "Int", "Objective", "ReportConfig", "SearchConfig", "SpaceSpec", "StopTol", "StudyConfig",
-    "Text", "Tolerance", "TrackingConfig", "describe_defaults", "fingerprint_changes",
-    "load_config", "parse_space", "parse_yaml",
-]
+S = SimpleNamespace(**{name: declared_type(f"search.{name}")  # the search's types
+                       for name in ("sampler", "seed", "n_trials", "batch_size")})
 
-MAX_TEXT = 6000  # longest MLflow param value
-SAMPLERS = ("grid", "random", "qmc", "tpe", "nsga2")
+
+def _search(name: str, description: str) -> Any:
+    """The field of search key ``name``: its declared default, the description."""
+    return Field(SWEEP_DEFAULTS[f"search.{name}"], description=description)
 
 
 class SearchConfig(Model):
     """How Optuna searches: sampler, budget, objectives, space."""
 
-    sampler: Literal[SAMPLERS] = Field("tpe", description=" | ".join(SAMPLERS))
-    seed: Annotated[int, Strict(), Field(ge=0)] = Field(0, description="sampler seed")
-    n_trials: Annotated[int, Strict(), Field(ge=1)] = Field(
-        100, description="total complete trials wanted (a resume tops up to it)")
-    batch_size: Annotated[int, Strict(), Field(ge=1)] = Field(
-        32, description="trials asked from Optuna and run as one engine batch")
+    sampler: S.sampler = _search("sampler", " | ".join(declared("search.sampler").values))
+    seed: S.seed = _search("seed", "sampler seed")
+    n_trials: S.n_trials = _search("n_trials",
+                                      "total complete trials wanted (a resume tops up to it)")
+    batch_size: S.batch_size = _search("batch_size",
+                                          "trials asked from Optuna and run as one engine batch")
     objectives: tuple[Objective, ...] = Field(
         (Objective(metric="dist_to_ols"),), min_length=1,
         description="one or more {metric, direction, tol}")
@@ -117,10 +100,9 @@ class SearchConfig(Model):
                 raise Rule(("objectives", i), f"repeats objective {name}").pydantic()
         if self.sampler == "grid":
             for key, spec in self.space.items():
-                if spec.kind == "range" and spec.step is None:
-                    raise Rule(("space", key), "the grid sampler needs {values: [...]}, a "
-                               "constant or a range with step; got a continuous range "
-                               f"{show(spec.to_raw())}").pydantic()
+                text = grid_problem(spec)
+                if text is not None:
+                    raise Rule(("space", key), text).pydantic()
         return self
 
     @property

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from study.config.messages import dotted, show
+from study.config.messages import dotted
 from study.config.yamlio import parse_yaml
+from study.core.constraints import show
 from study.errors import ConfigError
 
 

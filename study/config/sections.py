@@ -13,41 +13,111 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
     Strict,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
 
-from study.config.messages import Rule, show
-from study.core.engine import COSTS, LINE_SEARCHES, OPTIMIZERS, UPDATES, Settings
+from study.config.constraints import SWEEP_DEFAULTS, declared
+from study.config.messages import Rule
+from study.core.constraints import (
+    DEFAULTS,
+    PARAMETER_CONSTRAINTS,
+    Boolean,
+    Interval,
+    Maybe,
+    Options,
+    Tolerances,
+    show,
+)
 
-Int = Annotated[int, Strict()]
-Float = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 Bool = Annotated[bool, Strict()]
 Text = Annotated[str, Strict()]
+
+
+def declared_type(name: str) -> Any:
+    """The pydantic type of a declared value: the strict type, then the declared rule (its
+    words are the engine's and the command line's)."""
+    rule = declared(name)
+    inner = rule.inner if isinstance(rule, Maybe) else rule
+    if isinstance(inner, Tolerances):
+        item = declared_type_of(inner.item)
+        return Annotated[tuple[item, ...], Field(min_length=1), AfterValidator(_distinct(inner))]
+    typed = declared_type_of(inner)
+    return typed | None if isinstance(rule, Maybe) else typed
+
+
+def declared_type_of(rule: Any) -> Any:
+    """:func:`declared_type` of a constraint object."""
+
+    def check(value: Any) -> Any:
+        text = rule.problem(value)  # the value as written: 1, not 1.0
+        if text is not None:
+            raise Rule((), text).pydantic()
+        return value
+
+    def typed(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        out = handler(value)  # the strict type first
+        check(value)
+        return out
+
+    if isinstance(rule, Options):
+        return Annotated[str, BeforeValidator(check)]
+    if isinstance(rule, Boolean):
+        return Bool
+    kind = int if isinstance(rule, Interval) and rule.kind is int else float
+    return Annotated[kind, Strict(), WrapValidator(typed)]
+
+
+def _distinct(rule: Tolerances) -> Any:
+    def check(value: tuple) -> tuple:
+        text = rule.repeat_problem(value)
+        if text is not None:
+            raise Rule((), text).pydantic()
+        return value
+
+    return check
+
+
 Column = Annotated[str, Strict(), Field(min_length=1)] | Annotated[int, Strict(), Field(ge=0)]
-Tolerance = Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]
-StopTol = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)] | None
+Tolerance = declared_type_of(PARAMETER_CONSTRAINTS["param_tols"].item)
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 NEDRICH_HINT = ("the article's data lives at ../shared/data/nedrich/data.csv relative to the "
                 "project root")
+T = SimpleNamespace(**{name: declared_type(name) for name in PARAMETER_CONSTRAINTS})  # types
+DistTol = declared_type("report.dist_tol")
+
+
+def setting(name: str, description: str) -> Any:
+    """The field of engine setting ``name``: its declared default, the description and, for a
+    number, its declared rule."""
+    rule = declared(name)
+    if not isinstance(rule, Options | Boolean):
+        description = f"{description}; {rule.rule}"
+    return Field(DEFAULTS[name], description=description)
+
+
+def _choices(name: str) -> str:
+    return " | ".join(declared(name).values)
 
 
 class Model(BaseModel):
     """Base of every section: unknown keys are errors, validated objects never change."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-_DEFAULT = Settings()
 
 
 class DataConfig(Model):
@@ -95,49 +165,31 @@ class DataConfig(Model):
 
 
 class AlgorithmConfig(Model):
-    """Every engine setting; defaults are :class:`study.core.engine.Settings`'s."""
+    """Every engine setting; allowed values and defaults are declared in
+    :mod:`study.core.constraints`."""
 
-    cost: Literal[COSTS] = Field(_DEFAULT.cost, description="mse | half_mse | sse")
-    update: Literal[tuple(UPDATES)] = Field(_DEFAULT.update, description="simultaneous | "
-                                            "sequential (m first, then b from the new m)")
-    optimizer: Literal[tuple(OPTIMIZERS)] = Field(_DEFAULT.optimizer,
-                                                  description="gd | momentum | minibatch | "
-                                                  "line_search")
-    momentum: Annotated[float, Strict(), Field(ge=0, lt=1, allow_inf_nan=False)] = Field(
-        _DEFAULT.momentum, description="heavy-ball beta, 0 <= beta < 1")
-    batch_size: Annotated[int, Strict(), Field(ge=1)] = Field(_DEFAULT.batch_size,
-                                                              description="minibatch size")
-    line_search: Literal[tuple(LINE_SEARCHES)] = Field(_DEFAULT.line_search,
-                                                       description="backtracking | exact")
-    armijo: Annotated[float, Strict(), Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
-        _DEFAULT.armijo, description="Armijo sufficient-decrease constant, in (0, 1)")
-    shrink: Annotated[float, Strict(), Field(gt=0, lt=1, allow_inf_nan=False)] = Field(
-        _DEFAULT.shrink, description="backtracking step factor, in (0, 1)")
-    standardize: Bool = Field(_DEFAULT.standardize, description="run GD on z-scored features")
-    tol_cost_change: StopTol = Field(_DEFAULT.tol_cost_change,
-                                     description="stop when |ΔJ| <= this (null: never)")
-    tol_grad: StopTol = Field(_DEFAULT.tol_grad, description="stop when ‖∇J‖ <= this")
-    tol_param: StopTol = Field(_DEFAULT.tol_param, description="stop when ‖θ − θ*‖ <= this")
-    divergence_factor: Annotated[float, Strict(), Field(gt=1, allow_inf_nan=False)] = Field(
-        _DEFAULT.divergence_factor, description="diverged when J > factor × initial J")
-    history_points: Annotated[int, Strict(), Field(ge=2, le=1000)] = Field(
-        _DEFAULT.history_points, description="cost-curve points kept per trial")
-    history_dense: Annotated[int, Strict(), Field(ge=0, le=1000)] = Field(
-        _DEFAULT.history_dense, description="first epochs kept one by one")
-    param_tols: tuple[Tolerance, ...] = Field(_DEFAULT.param_tols, min_length=1,
-                                              description="first epoch with ‖θ − θ*‖ <= t kept")
-    cost_tols: tuple[Tolerance, ...] = Field(_DEFAULT.cost_tols, min_length=1,
-                                             description="first epoch with J − J* <= t kept")
-    record_path: Bool = Field(_DEFAULT.record_path, description="keep θ at history points")
-    seed: Annotated[int, Strict(), Field(ge=0)] = Field(_DEFAULT.seed,
-                                                        description="minibatch shuffling seed")
-
-    @field_validator("param_tols", "cost_tols")
-    @classmethod
-    def _distinct(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if len(set(value)) != len(value):
-            raise Rule((), f"must not repeat a tolerance; got {list(value)}").pydantic()
-        return value
+    cost: T.cost = setting("cost", _choices("cost"))
+    update: T.update = setting("update", _choices("update"))
+    optimizer: T.optimizer = setting("optimizer", _choices("optimizer"))
+    momentum: T.momentum = setting("momentum", "heavy-ball beta")
+    batch_size: T.batch_size = setting("batch_size", "minibatch size")
+    line_search: T.line_search = setting("line_search", _choices("line_search"))
+    armijo: T.armijo = setting("armijo", "Armijo sufficient-decrease constant")
+    shrink: T.shrink = setting("shrink", "backtracking step factor")
+    standardize: T.standardize = setting("standardize", "run GD on z-scored features")
+    tol_cost_change: T.tol_cost_change = setting("tol_cost_change",
+                                                    "stop when |ΔJ| <= this (null: never)")
+    tol_grad: T.tol_grad = setting("tol_grad", "stop when ‖∇J‖ <= this")
+    tol_param: T.tol_param = setting("tol_param", "stop when ‖θ − θ*‖ <= this")
+    divergence_factor: T.divergence_factor = setting(
+        "divergence_factor", "diverged when J > factor × initial J")
+    history_points: T.history_points = setting("history_points",
+                                                  "cost-curve points kept per trial")
+    history_dense: T.history_dense = setting("history_dense", "first epochs kept one by one")
+    param_tols: T.param_tols = setting("param_tols", "first epoch with ‖θ − θ*‖ <= t kept")
+    cost_tols: T.cost_tols = setting("cost_tols", "first epoch with J − J* <= t kept")
+    record_path: T.record_path = setting("record_path", "keep θ at history points")
+    seed: T.seed = setting("seed", "minibatch shuffling seed")
 
 
 METRICS = ("final_cost", "dist_to_ols", "cost_gap", "rel_cost_gap", "epochs_to_param_tol",
@@ -188,7 +240,8 @@ class ReportConfig(Model):
     """Where the report goes and what counts as converged."""
 
     dir: Path = Field(description="report folder; default <cwd>/reports/<name>/")
-    dist_tol: Tolerance = Field(0.01, description="converged when dist_to_ols <= this")
+    dist_tol: DistTol = Field(SWEEP_DEFAULTS["report.dist_tol"],
+                              description="converged when dist_to_ols <= this")
 
 
 def fill_outputs(data: dict, cwd: Path) -> dict:

@@ -12,30 +12,39 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import Field, Strict, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from study.config.messages import Rule, did_you_mean, first_error, show
-from study.config.sections import AlgorithmConfig, Float, Model
+from study.config.constraints import MAX_NAME
+from study.config.messages import Rule, did_you_mean, first_error
+from study.config.sections import AlgorithmConfig, Model, declared_type
+from study.core.constraints import DEFAULTS, PARAMETER_CONSTRAINTS, Interval, Maybe, show
 from study.errors import ConfigError
 
-MAX_NAME = 250  # longest MLflow param / metric key
 _PARAM_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _NOT_SWEPT = ("param_tols", "cost_tols")  # they define which metrics exist
 ALGORITHM_KEYS = tuple(k for k in AlgorithmConfig.model_fields if k not in _NOT_SWEPT)
 _INIT_W = re.compile(r"init_w[1-9][0-9]*")
 SPACE_KEYS = ("lr", "epochs", "init_m", "init_b", "init_w", *ALGORITHM_KEYS)
-_INT_RANGES = {"epochs", "batch_size", "history_points", "history_dense", "seed"}
-_FLOAT_RANGES = {"lr", "momentum", "armijo", "shrink", "divergence_factor", "tol_cost_change",
-                 "tol_grad", "tol_param"}
+
+
+def _numeric(kind: type) -> set[str]:
+    """The declared names whose values are numbers of ``kind`` (null allowed or not)."""
+    out = set()
+    for name, rule in PARAMETER_CONSTRAINTS.items():
+        inner = rule.inner if isinstance(rule, Maybe) else rule
+        if isinstance(inner, Interval) and inner.kind is kind and name != "init":
+            out.add(name)
+    return out
+
+
+_INT_RANGES = _numeric(int)
+_FLOAT_RANGES = _numeric(float)
 _RANGE_KEYS = ("low", "high", "log", "step")
-SPACE_DEFAULTS = {"epochs": 1000}  # and every init_* not given: 0
-_VALUES = {  # the keys that are not algorithm settings
-    "lr": TypeAdapter(Annotated[float, Strict(), Field(gt=0, allow_inf_nan=False)]),
-    "epochs": TypeAdapter(Annotated[int, Strict(), Field(ge=1)]),
-    "init": TypeAdapter(Float),
-}
+SPACE_DEFAULTS = {"epochs": DEFAULTS["epochs"]}  # and every init_* not given: DEFAULTS["init"]
+_VALUES = {name: TypeAdapter(declared_type(name))  # the keys that are not algorithm settings
+           for name in ("lr", "epochs", "init")}
 
 
 class SpaceSpec(Model):
@@ -79,7 +88,7 @@ def init_space(space: Mapping[str, SpaceSpec], d: int, label: str) -> dict[str, 
     """The start θ₀'s entries for ``d`` features: ``init_m, init_b`` (d = 1) or
     ``init_w1 … init_wd, init_b``; ``init_w`` fills every weight, anything missing is 0.
     ``label`` names the config in a :class:`ConfigError`."""
-    zero = SpaceSpec(kind="const", value=0.0)
+    zero = SpaceSpec(kind="const", value=DEFAULTS["init"])
     weights = [k for k in space if k == "init_w" or _INIT_W.fullmatch(k)]
     if d == 1 and weights:
         raise ConfigError(f"{label}: search.space.{weights[0]} is for several "

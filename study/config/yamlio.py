@@ -8,7 +8,10 @@ Reading (``_Loader``, a PyYAML SafeLoader):
   given ``yes`` is refused with "must be true or false" (YAML 1.1's yes/no booleans surprise people
   in the other direction: a sampler named ``off`` would have become ``False``);
 - dates stay text; a duplicate key, a ``!!python/…`` tag, a tab used as indentation or an unclosed
-  bracket is an error shown as ``file:line:col: message``.
+  bracket is an error shown as ``file:line:col: message``;
+- nesting deeper than :data:`MAX_DEPTH` levels, or aliases that would expand the document past
+  :data:`MAX_VALUES` values (an "alias bomb"), is refused while the document is composed, before
+  anything is built from it.
 
 Writing (:func:`dump_yaml`) quotes any text that reading would take for a number or a boolean, so
 what is written reads back the same.
@@ -26,9 +29,35 @@ from study.errors import ConfigError
 
 _INT, _FLOAT, _BOOL = (f"tag:yaml.org,2002:{t}" for t in ("int", "float", "bool"))
 
+# A study config is four or five levels deep and has a few hundred values; these limits are far
+# above any real config and far below what exhausts Python's stack or the machine's memory.
+MAX_DEPTH = 64
+MAX_VALUES = 100_000
+
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core-schema scalars and no duplicate keys (see module doc)."""
+    """SafeLoader with YAML 1.2 core-schema scalars, no duplicate keys and bounded depth and
+    alias expansion (see module doc)."""
+
+    _depth = 0
+
+    def compose_node(self, parent, index):
+        if self._depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"nested deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def get_single_node(self):
+        node = super().get_single_node()
+        if node is not None and _expanded_size(node, {}) > MAX_VALUES:
+            raise yaml.composer.ComposerError(
+                None, None, f"aliases expand the document past {MAX_VALUES:,} values "
+                "(an alias bomb?)", node.start_mark)
+        return node
 
     def construct_mapping(self, node, deep=False):
         if isinstance(node, yaml.MappingNode):
@@ -45,6 +74,19 @@ class _Loader(yaml.SafeLoader):
                     raise _error(key_node, f"duplicate key {key!r}")
                 seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Number of values in ``node`` once every alias is expanded; each distinct node is sized
+    once (``sizes`` memoises by identity), so the cost is that of the unexpanded document."""
+    if id(node) not in sizes:
+        children: list = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        sizes[id(node)] = 1 + sum(_expanded_size(child, sizes) for child in children)
+    return sizes[id(node)]
 
 
 def _error(node: yaml.Node, problem: str) -> yaml.constructor.ConstructorError:

@@ -14,7 +14,7 @@ least-squares optimum θ* = argmin Σ (y − Xw − b)² is unique:
   std ≤ 512·ε·max|x| (≈ 1.1e-13·max|x|, whatever the scale), has no slope;
 - no exactly collinear features: the centered design ``X − x̄`` must have full column rank.
 
-The project's own data sets are made by :mod:`study.core.datasets` (re-exported here).
+The project's own data sets are made by :mod:`study.core.datasets`.
 """
 
 from __future__ import annotations
@@ -29,13 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from study.core.datasets import blog_like, multivariate, tutorial_b, tutorial_c
 from study.core.problem import Problem
 from study.errors import DataError
-
-__all__ = [
-    "blog_like", "load_problem", "multivariate", "problem_from_frame", "tutorial_b", "tutorial_c",
-]
 
 Column = str | int
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")

@@ -25,57 +25,52 @@ the same order, so its result is bit-for-bit identical alone or among any number
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 __all__ = ["Result", "Settings", "Trial", "checkpoints", "replace", "run", "run_batch", "run_one"]
 
 import numpy as np
 
 from study.core import kernels as K
+from study.core.constraints import DEFAULTS, check_each, check_params
 from study.core.problem import Problem, cost_scale
 
+# The kernels' codes of each declared choice (the names and their meanings are declared in
+# study.core.constraints; these tables only map them to the compiled loop's codes).
 OPTIMIZERS = {"gd": K.LINEAR_MAP, "momentum": K.LINEAR_MAP, "line_search": K.LINE_SEARCH,
               "minibatch": K.MINIBATCH}
 UPDATES = {"simultaneous": K.SIMULTANEOUS, "sequential": K.SEQUENTIAL}
 LINE_SEARCHES = {"backtracking": K.BACKTRACKING, "exact": K.EXACT}
-COSTS = ("mse", "half_mse", "sse")
 STATUSES = ("converged", "max_epochs", "diverged")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Algorithm settings shared by the trials of a batch (defaults live in study.config.model)."""
+    """Algorithm settings shared by the trials of a batch; allowed values and defaults are
+    declared in :mod:`study.core.constraints`."""
 
-    cost: str = "mse"
-    update: str = "simultaneous"
-    optimizer: str = "gd"
-    momentum: float = 0.9
-    batch_size: int = 10
-    line_search: str = "backtracking"
-    armijo: float = 1e-4
-    shrink: float = 0.5
-    standardize: bool = False
-    tol_cost_change: float | None = None
-    tol_grad: float | None = None
-    tol_param: float | None = None
-    divergence_factor: float = 10.0
-    history_points: int = 200
-    history_dense: int = 100
-    param_tols: tuple[float, ...] = (0.1, 0.01, 0.001)
-    cost_tols: tuple[float, ...] = (1e-2, 1e-3, 1e-4)
-    record_path: bool = False
-    seed: int = 0
+    cost: str = DEFAULTS["cost"]
+    update: str = DEFAULTS["update"]
+    optimizer: str = DEFAULTS["optimizer"]
+    momentum: float = DEFAULTS["momentum"]
+    batch_size: int = DEFAULTS["batch_size"]
+    line_search: str = DEFAULTS["line_search"]
+    armijo: float = DEFAULTS["armijo"]
+    shrink: float = DEFAULTS["shrink"]
+    standardize: bool = DEFAULTS["standardize"]
+    tol_cost_change: float | None = DEFAULTS["tol_cost_change"]
+    tol_grad: float | None = DEFAULTS["tol_grad"]
+    tol_param: float | None = DEFAULTS["tol_param"]
+    divergence_factor: float = DEFAULTS["divergence_factor"]
+    history_points: int = DEFAULTS["history_points"]
+    history_dense: int = DEFAULTS["history_dense"]
+    param_tols: tuple[float, ...] = DEFAULTS["param_tols"]
+    cost_tols: tuple[float, ...] = DEFAULTS["cost_tols"]
+    record_path: bool = DEFAULTS["record_path"]
+    seed: int = DEFAULTS["seed"]
 
     def __post_init__(self) -> None:
-        for name, allowed in (("cost", COSTS), ("update", UPDATES), ("optimizer", OPTIMIZERS),
-                              ("line_search", LINE_SEARCHES)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {sorted(allowed)}; got "
-                                 f"{getattr(self, name)!r}")
-        if self.history_points < 2:
-            raise ValueError(f"history_points must be >= 2; got {self.history_points}")
-        if self.optimizer == "minibatch" and self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1; got {self.batch_size}")
+        check_params({f.name: getattr(self, f.name) for f in fields(self)})
 
 
 @dataclass(frozen=True)
@@ -231,8 +226,8 @@ def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.n
     init = np.ascontiguousarray(np.broadcast_to(init, (n_trials, p)), dtype=np.float64)
     seeds = (np.full(n_trials, settings.seed, dtype=np.int64) if seeds is None
              else np.asarray(seeds, dtype=np.int64) % (2**32))
-    if np.any(epochs < 0) or not np.all(lr > 0):
-        raise ValueError("every trial needs lr > 0 and epochs >= 0")
+    for name, values in (("lr", lr), ("epochs", epochs), ("init", init)):
+        check_each(name, values.ravel().tolist())
     w = working(problem, settings.cost, settings.standardize)
     theta_star = problem.ols_theta
     j_star = problem.ols_cost(settings.cost)

@@ -20,6 +20,7 @@ import numpy as np
 
 from study.core import engine as E
 from study.core import theory as T
+from study.core.constraints import DEFAULTS
 from study.core.problem import Problem
 from study.errors import ConfigError
 from study.questions.explain import check_claims, explain
@@ -29,11 +30,11 @@ if TYPE_CHECKING:
     from study.config.model import StudyConfig
 
 
-DEFAULT_LRS = (1e-4,)
+DEFAULT_LRS = (DEFAULTS["lr"],)
 DEFAULT_STARTS = ((0.0, 0.0), (-1.0, 0.0), (2.0, 8.0))  # one feature; else the origin
-DEFAULT_PARAM_TOLS = (0.1, 0.01, 0.001)
-DEFAULT_COST_TOLS = (1e-2, 1e-3, 1e-4)
-DEFAULT_MAX_EPOCHS = 5_000_000
+DEFAULT_PARAM_TOLS = DEFAULTS["param_tols"]
+DEFAULT_COST_TOLS = DEFAULTS["cost_tols"]
+DEFAULT_MAX_EPOCHS = DEFAULTS["max_epochs"]
 
 
 def iterations(problem: Problem, lrs: Sequence[float] = DEFAULT_LRS,

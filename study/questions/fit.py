@@ -9,13 +9,15 @@ from pathlib import Path
 import numpy as np
 
 from study.core import engine, theory
+from study.core.constraints import DEFAULTS, check_each, check_params
 from study.core.data import load_problem
 from study.errors import StudyError
 
 
 def fit(data: str | Path, *, x: Sequence[str | int] | None = None, y: str | int | None = None,
-        lr: float = 1e-4, epochs: int = 1000, init_m: float | Sequence[float] = 0.0,
-        init_b: float = 0.0, seed: int = 0, **settings) -> dict:
+        lr: float = DEFAULTS["lr"], epochs: int = DEFAULTS["epochs"],
+        init_m: float | Sequence[float] = DEFAULTS["init"], init_b: float = DEFAULTS["init"],
+        seed: int = DEFAULTS["seed"], **settings) -> dict:
     """Run one trial on a CSV and return a JSON-ready summary.
 
     ``init_m`` is the initial slope (one value for every weight, or one per feature);
@@ -25,10 +27,13 @@ def fit(data: str | Path, *, x: Sequence[str | int] | None = None, y: str | int 
     intercept, cost}, settings.
     """
     problem = load_problem(data, x=x, y=y)
-    if lr <= 0 or epochs < 0:
-        raise StudyError(f"--lr must be > 0 and --epochs >= 0; got lr={lr}, epochs={epochs}")
-    s = engine.Settings(seed=seed, **{k: v for k, v in settings.items() if v is not None})
     slopes = [float(init_m)] * problem.d if isinstance(init_m, int | float) else list(init_m)
+    try:
+        check_params({"lr": lr, "epochs": epochs})
+        check_each("init", [*slopes, init_b])
+        s = engine.Settings(seed=seed, **{k: v for k, v in settings.items() if v is not None})
+    except ValueError as exc:
+        raise StudyError(str(exc)) from None
     with np.errstate(all="ignore"):  # divergence is a status, not a warning
         lam_max = theory.spectrum(problem, s).lam_max
         if not math.isfinite(lr * lam_max):

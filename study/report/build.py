@@ -6,8 +6,8 @@ From the complete trials of a sweep :func:`build_report` writes, under one folde
    and theory's prediction (:mod:`study.report.regions`);
 2. ``figures/*.png``: plot data computed first (:mod:`study.report.figures`), drawn second
    (:mod:`study.report.drawing`);
-3. ``report.md`` and one self-contained ``report.html`` (:mod:`study.report.document`) whose conclusion
-   is written from the numbers (:mod:`study.report.text`);
+3. ``report.md`` and one self-contained ``report.html`` (:mod:`study.report.document`) whose
+   conclusion is written from the numbers (:mod:`study.report.text`);
 4. ``summary.json``: the region table and theory's figures per settings group.
 
 :func:`study.api.write_report` does this for a config's study and logs the folder to its MLflow
@@ -17,6 +17,7 @@ run.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,46 @@ def build_report(cfg: Any, problem: Problem, trials: pd.DataFrame, out_dir: str 
     spec = cfg if isinstance(cfg, ReportSpec) else spec_from_config(cfg)
     if trials is None or len(trials) == 0:
         raise StudyError(f"study {spec.name!r} has no complete trials yet: nothing to report")
+    out = writable_folder(out_dir)
+    try:
+        return _write(spec, problem, trials, out, drawing)
+    except OSError as err:  # a disk filling up or a folder made read-only meanwhile
+        raise StudyError(f"cannot write the report under {out}: "
+                         f"{err.strerror or err} ({err.filename or out})") from None
+
+
+def check_destination(out_dir: str | Path) -> None:
+    """Refuse, before a sweep, a report folder that could not be written: a file in its place
+    or on its path, or a read-only nearest existing folder. Creates nothing."""
     out = Path(out_dir)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    probe = out.absolute()
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise StudyError(f"cannot write the report to {out}: {probe} is not a folder "
+                         "(report.dir)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise StudyError(f"cannot write the report to {out}: {probe} is not writable "
+                         "(report.dir)")
+
+
+def writable_folder(out_dir: str | Path) -> Path:
+    """``out_dir`` created if needed, checked writable before any work (a read-only
+    destination is one line, not a traceback after the figures)."""
+    out = Path(out_dir)
+    try:
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-check"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise StudyError(f"cannot write the report to {out}: {err.strerror or err}") from None
+    return out
+
+
+def _write(spec: ReportSpec, problem: Problem, trials: pd.DataFrame, out: Path,
+           drawing: Any) -> Path:
+    """Every file of the report under ``out``; returns the path of report.html."""
     table = trials_table(problem, trials, spec)
     summary = region_summary(table)
     table.to_csv(out / "trials.csv", index=False)

@@ -16,17 +16,21 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import LogNorm, Normalize
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from study.report.canvas import (
     COLORS,
     MARKERS,
+    arrange,
+    crowd,
     edge_line,
     epoch_limits,
-    figure_legend,
+    legend_columns,
     lr_limits,
     new_figure,
+    power_of_ten,
+    stacking,
     wrap,
 )
 from study.report.figures import log_scale
@@ -38,7 +42,8 @@ CAPTIONS = {
                "Theory's edge of stability (dashed) and its convergence frontier (solid: trials "
                "above the curve should reach the OLS line).",
     "distance": "How far from the OLS line each trial ended (colour: log10 ‖θ − θ*‖).",
-    "cost": "Cost curves of representative trials (solid: measured; dashed: theory).",
+    "cost": "Cost curves of representative trials (solid: measured; dashed: theory; red: a "
+            "diverging trial).",
     "contour": "The cost surface over (m, b) with GD paths: the long, flat valley.",
     "axes": "The objective against each swept setting, one point per trial.",
     "pareto": "Trade-off between the first two objectives; the Pareto front in black.",
@@ -46,18 +51,19 @@ CAPTIONS = {
 
 
 def draw_regions(panels: list[dict], dist_tol: float, name: str = "") -> Figure:
-    """(a) Region map: lr × epochs (log-log), one panel per facet, shared axes. The epoch axis
-    reaches the fewest epochs theory says convergence needs, so the frontier shows how far the
-    budgets fell short."""
+    """(a) Region map: lr × epochs (log-log), one panel per facet, shared axes over the
+    budgets; the frontier is cut where it dips below the smallest budget."""
     fig, axes = new_figure(len(panels), 6.2, 4.6, ncols=3 if len(panels) > 4 else 2)
     xlim, ylim = lr_limits(panels), epoch_limits(panels)
     for ax, panel in zip(axes, panels, strict=True):
         pts, front = panel["points"], panel["frontier"]
+        size, order = crowd(len(pts)), stacking(pts["region"])
         for region in REGIONS:
             sel = pts[pts["region"] == region]
             ax.scatter(sel["lr"], sel["epochs"], marker=MARKERS[region], c=COLORS[region],
-                       s=46 if region == "diverged" else 30, alpha=0.85, linewidths=1.6
-                       if region == "diverged" else 0, label=f"measured: {region}")
+                       s=(46 if region == "diverged" else 30) * size, alpha=0.85,
+                       linewidths=1.6 * size ** 0.5 if region == "diverged" else 0,
+                       label=f"measured: {region}", zorder=order.get(region, 2))
         odd = pts[pts["agrees"].eq(False).fillna(False).astype(bool)]
         if len(odd):
             ax.scatter(odd["lr"], odd["epochs"], s=120, facecolors="none", edgecolors="black",
@@ -81,27 +87,39 @@ def draw_regions(panels: list[dict], dist_tol: float, name: str = "") -> Figure:
             + "".join(f"\n{wrap('frontier from the ' + m)}" for m in medians), fontsize=9)
         edge_line(ax, panel["lr_max"])
         ax.grid(True, which="major", alpha=0.3)
-    fig.suptitle(f"{name + ': ' if name else ''}where gradient descent converges\n"
-                 f"(converged: ‖θ − θ*‖ ≤ {dist_tol:g} at the end of the epoch budget)")
-    figure_legend(fig, axes)
+    arrange(fig, axes, f"{name + ': ' if name else ''}where gradient descent converges\n"
+            f"(converged: ‖θ − θ*‖ ≤ {dist_tol:g} at the end of the epoch budget)",
+            legend_columns(fig))
     return fig
 
 
 def draw_distance(panels: list[dict], dist_tol: float | None = None) -> Figure:
     """(b) log10 ‖θ − θ*‖ over lr × epochs (and lr × start distance when starts vary within
-    a panel), one colour scale for all panels."""
+    a panel), one colour scale for all panels; the region is the marker's shape (converged:
+    circle ringed in green, not converged: triangle), so it does not rest on a shade."""
     layout = [(p, y) for p in panels for y in (("epochs", "start_distance") if p["starts_vary"]
                                                else ("epochs",))]
     fig, axes = new_figure(len(layout), 5.6, 4.3, ncols=3 if len(layout) > 4 else 2)
     stable = pd.concat([p["points"] for p in panels])
     stable = stable[stable["region"] != "diverged"]["log10_dist"]
     norm = Normalize(float(stable.min()), float(stable.max())) if len(stable) else Normalize()
+    tol = f" (‖θ − θ*‖ ≤ {dist_tol:g})" if dist_tol else ""
     for ax, (panel, ycol) in zip(axes, layout, strict=True):
         pts = panel["points"]
-        ok, bad = pts[pts["region"] != "diverged"], pts[pts["region"] == "diverged"]
-        ax.scatter(ok["lr"], ok[ycol], c=ok["log10_dist"], cmap="viridis", norm=norm, s=34)
-        ax.scatter(bad["lr"], bad[ycol], marker="x", c=COLORS["diverged"], s=46, linewidths=1.6,
-                   label="diverged")
+        size, order = crowd(len(pts)), stacking(pts["region"])
+        for region, style in (("converged", {"marker": "o", "s": 40, "linewidths": 1.4,
+                                             "edgecolors": COLORS["converged"]}),
+                              ("not converged", {"marker": "v", "s": 38, "linewidths": 0})):
+            sel = pts[pts["region"] == region]
+            ax.scatter(sel["lr"], sel[ycol], c=sel["log10_dist"], cmap="viridis", norm=norm,
+                       label=f"_{region}", zorder=order.get(region, 2),
+                       **{**style, "s": style["s"] * size})
+            ax.scatter([], [], c="#999999", label=region + (tol if region == "converged"
+                                                            else ""), **style)  # legend: shape
+        bad = pts[pts["region"] == "diverged"]
+        ax.scatter(bad["lr"], bad[ycol], marker="x", c=COLORS["diverged"], s=46 * size,
+                   linewidths=1.6 * size ** 0.5, label="diverged",
+                   zorder=order.get("diverged", 2))
         ax.set_xscale("log")
         ax.set_xlim(*lr_limits(panels))
         if log_scale(pts[ycol], 1.0):
@@ -114,84 +132,103 @@ def draw_distance(panels: list[dict], dist_tol: float | None = None) -> Figure:
     label = "log10 ‖θ − θ*‖ at the end (parameter units)"
     marked = bool(dist_tol) and norm.vmin is not None \
         and norm.vmin <= math.log10(dist_tol) <= norm.vmax
-    if marked:  # named in the bar's label: a text beside the bar would push the panels apart
+    if marked:
         label += f"\nred line: converged, ‖θ − θ*‖ ≤ {dist_tol:g}"
-    bar = fig.colorbar(ScalarMappable(norm=norm, cmap="viridis"), ax=axes, shrink=0.8,
-                       label=label)
+    cax = arrange(fig, axes, "How far from the OLS optimum θ* each trial ended",
+                  legend_columns(fig), colorbar=True)
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap="viridis"), cax=cax, label=label)
     if marked:
         bar.ax.axhline(math.log10(dist_tol), color="red", linewidth=3)
-    fig.suptitle("How far from the OLS optimum θ* each trial ended")
-    figure_legend(fig, axes)
     return fig
 
 
-def draw_cost(curves: pd.DataFrame) -> Figure:
-    """(c) (J − J*)/J* against epoch, log-log, coloured by lr; theory dashed."""
-    fig, (ax,) = new_figure(1, 7.0, 4.8)
-    norm = LogNorm(curves["lr"].min(), curves["lr"].max()) if curves["lr"].nunique() > 1 \
-        else Normalize(curves["lr"].min() * 0.9, curves["lr"].max() * 1.1)
+def cost_colours(curves: pd.DataFrame) -> dict[Any, Any]:
+    """One colour per trial: stable trials by lr rank along viridis, stopping short of its
+    yellow (two near-yellows read as one), diverged trials red as everywhere."""
+    firsts = curves.drop_duplicates("trial").sort_values("lr")
+    stable = firsts[firsts["region"] != "diverged"]["trial"].tolist()
     cmap = colormaps["viridis"]
+    out = {t: cmap(x) for t, x in zip(stable, np.linspace(0.0, 0.8, max(len(stable), 1)),
+                                       strict=False)}
+    out.update({t: COLORS["diverged"] for t in firsts[firsts["region"] == "diverged"]["trial"]})
+    return out
+
+
+def draw_cost(curves: pd.DataFrame) -> Figure:
+    """(c) (J − J*)/J* against epoch, log-log, one colour per trial (by lr); theory dashed.
+    Only positive finite values are drawn, so data at any scale draws."""
+    fig, (ax,) = new_figure(1, 7.0, 4.8)
+    colours = cost_colours(curves)
     floor = 1e-16
-    for _, c in curves.groupby("trial", sort=False):
+    for trial, c in curves.groupby("trial", sort=False):
         c = c[c["epoch"] >= 1]
-        colour = cmap(norm(c["lr"].iloc[0]))
-        meas = c[c["measured"] > floor]
-        ax.plot(meas["epoch"], meas["measured"], color=colour, linewidth=1.8,
-                label=c["label"].iloc[0])
-        theo = c[c["theory"] > floor]
+        meas = c[np.isfinite(c["measured"]) & (c["measured"] > floor)]
+        ax.plot(meas["epoch"], meas["measured"], color=colours[trial], linewidth=1.8,
+                label=c["label"].iloc[0] if len(c) else str(trial))
+        theo = c[np.isfinite(c["theory"]) & (c["theory"] > floor)]
         ax.plot(theo["epoch"], theo["theory"], color="black", linewidth=0.8, linestyle=(0, (4, 4)))
-        if c["region"].iloc[0] == "diverged" and len(meas):
+        if len(meas) and c["region"].iloc[0] == "diverged":
             ax.plot(meas["epoch"].iloc[-1], meas["measured"].iloc[-1], marker="x", ms=10,
                     mew=2, color=COLORS["diverged"])
+    if not any(len(line.get_xdata()) for line in ax.get_lines()):
+        ax.text(0.5, 0.5, "nothing to draw: the picked trials diverged before epoch 1",
+                transform=ax.transAxes, ha="center", va="center")
     ax.plot([], [], color="black", linewidth=0.8, linestyle=(0, (4, 4)),
             label="theory: closed form θ_n = θ* + (iteration map)ⁿ(θ₀ − θ*)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ok = curves[(curves["region"] != "diverged") & (curves["measured"] > floor)]["measured"]
+    good = curves[np.isfinite(curves["measured"]) & (curves["measured"] > floor)]
+    ok = good[good["region"] != "diverged"]["measured"]
     if len(ok):
-        top = min(float(curves["measured"].max()), float(ok.max()) * 1e3)
+        top = min(float(good["measured"].max()), float(ok.max()) * 1e3)
         ax.set_ylim(max(ok.min() / 3, floor), top * 3)
     ax.set_xlabel("epoch (log scale)")
     ax.set_ylabel("relative cost gap (J − J*)/J* (log scale)")
-    ax.set_title("Cost against epoch: coloured measured, black dashes theory, ✕ where a run "
+    ax.set_title("Cost against epoch: coloured measured, black dashes theory, red ✕ where a run "
                  "diverged", fontsize=10)
-    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="learning rate lr")
     ax.legend(fontsize=7, loc="lower left")
     ax.grid(True, which="major", alpha=0.3)
+    arrange(fig, [ax])
     return fig
 
 
 def draw_contour(data: Mapping[str, Any]) -> Figure:
-    """(d) J − J* over (m, b), log-spaced levels, GD paths and θ*."""
+    """(d) log10(J − J*) over (m, b) on decade-spaced levels (8 decades below the top), GD
+    paths, θ*; each path's end a hollow square of its own size around θ*'s star (which hid
+    them when drawn over them)."""
     fig, (ax,) = new_figure(1, 7.0, 5.4)
-    gap = data["gap"]
-    top = float(gap.max())
-    low = max(float(gap[gap > 0].min()) if np.any(gap > 0) else top * 1e-8, top * 1e-8)
-    levels = np.geomspace(low, top, 25)
-    cs = ax.contourf(data["m"], data["b"], np.maximum(gap, low), levels=levels, norm=LogNorm(),
-                     cmap="viridis")
-    ax.contour(data["m"], data["b"], gap, levels=levels[::3], colors="black", linewidths=0.3,
+    log_gap = data["log10_gap"]
+    finite = log_gap[np.isfinite(log_gap)]
+    top = float(finite.max()) if finite.size else 0.0
+    low = max(float(finite.min()) if finite.size else top - 8, top - 8)
+    levels = np.linspace(low, top + 1e-9 * max(1.0, abs(top)), 25)
+    shown = np.clip(np.nan_to_num(log_gap, nan=low, neginf=low, posinf=top), low, top)
+    cs = ax.contourf(data["m"], data["b"], shown, levels=levels, cmap="viridis")
+    ax.contour(data["m"], data["b"], shown, levels=levels[::3], colors="black", linewidths=0.3,
                alpha=0.5)
-    bar = fig.colorbar(cs, ax=ax, label=f"J(m, b) − J*  ({data['cost']} cost, log scale)")
-    decades = np.arange(math.ceil(math.log10(low)), math.floor(math.log10(top)) + 1)
-    bar.set_ticks(10.0 ** decades, labels=[f"1e{d:d}" for d in decades])
     palette = ["#ff7f0e", "#00e5ff", "#e31a1c", "#ff00ff"]
     for i, (start, path) in enumerate(data["paths"].groupby("start", sort=False)):
         colour = palette[i % len(palette)]
-        ax.plot(path["m"], path["b"], color=colour, linewidth=1.4, marker=".", ms=3,
+        ax.plot(path["m"], path["b"], color=colour, linewidth=1.4, marker=".", ms=3, zorder=4,
                 label=f"GD from {start}: ends at ({path['m'].iloc[-1]:.3g}, "
                       f"{path['b'].iloc[-1]:.3g})")
-        ax.plot(path["m"].iloc[0], path["b"].iloc[0], "o", color=colour, ms=8, mec="black")
-        ax.plot(path["m"].iloc[-1], path["b"].iloc[-1], "s", color=colour, ms=7, mec="black")
+        ax.plot(path["m"].iloc[0], path["b"].iloc[0], "o", color=colour, ms=8, mec="black",
+                zorder=5)
+        ax.plot(path["m"].iloc[-1], path["b"].iloc[-1], "s", mfc="none", mec=colour,
+                ms=15 + 6 * i, mew=2.2, zorder=6)
     _epoch_marks(ax, data["paths"])
-    m, b = data["ols"]
-    ax.plot(m, b, "*", color="gold", ms=18, mec="black", label=f"OLS θ* = ({m:.4g}, {b:.4g})")
+    m, b = data["ols"]  # over the ends, which squares around it leave visible
+    ax.plot(m, b, "*", color="gold", ms=11, mec="black", zorder=7,
+            label=f"OLS θ* = ({m:.4g}, {b:.4g})")
     ax.set_xlabel(f"slope m (units of y per unit of {data['x_name']})")
     ax.set_ylabel("intercept b (units of y)")
     ratio = data["lr"] / data["lr_max"] if math.isfinite(data["lr_max"]) else float("nan")
     ax.set_title(f"Cost surface J(m, b) and gradient-descent paths\n(lr {data['lr']:.3g} = "
                  f"{ratio:.2f}·lr_max, {data['epochs']:,} epochs; ○ start, □ end)", fontsize=10)
-    fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    cax = arrange(fig, [ax], legend_ncols=2, colorbar=True)
+    bar = fig.colorbar(cs, cax=cax, label=f"J(m, b) − J*  ({data['cost']} cost, log scale)")
+    decades = np.arange(math.ceil(low), math.floor(top) + 1)
+    bar.set_ticks(decades, labels=[f"1e{d:d}" for d in decades])
     return fig
 
 
@@ -214,30 +251,51 @@ def _epoch_marks(ax, paths: pd.DataFrame) -> None:
             continue  # too close to the previous label to read
         last = point
         ax.plot(*point, "o", color="white", ms=4, mec="black")
-        ax.annotate(f"epoch $10^{k}$", tuple(point), xytext=(6, 0), textcoords="offset points",
+        ax.annotate(f"epoch {power_of_ten(10.0 ** k)}", tuple(point), xytext=(6, 0),
+                    textcoords="offset points",
                     fontsize=8, color="white", va="center")
+
+
+def _positions(x: np.ndarray, kind: str, rng: np.random.Generator) -> tuple[np.ndarray, bool]:
+    """x positions of the points: categories at 0, 1, …; a numeric setting with at most 12
+    distinct values spread by up to an eighth of the gap between neighbours (in log10 on a log
+    axis), so trials at one value do not hide each other. Returns (positions, jittered?)."""
+    if kind == "category":
+        cats = sorted(set(x))
+        return np.array([cats.index(v) for v in x]) + rng.uniform(-0.15, 0.15, len(x)), True
+    x = x.astype(float)
+    ok = np.isfinite(x) & ((x > 0) if kind == "log" else True)
+    values = np.unique(x[ok])
+    if not 1 < values.size <= 12:
+        return x, False
+    t = np.log10(np.where(ok, x, np.nan)) if kind == "log" else x
+    u = np.log10(values) if kind == "log" else values
+    moved = t + rng.uniform(-0.12, 0.12, len(x)) * float(np.diff(u).min())
+    return (10.0 ** moved if kind == "log" else moved), True
 
 
 def draw_axes(data: Mapping[str, Any]) -> Figure:
     """(e) The objective against each swept setting; diverged and unreached drawn at the top."""
     panels = data["panels"]
     fig, axes = new_figure(len(panels), 5.6, 4.2, ncols=2 if len(panels) == 4 else 3)
-    rng = np.random.default_rng(0)  # jitter of categorical positions, fixed for reproducibility
+    rng = np.random.default_rng(0)  # jitter of discrete positions, fixed for reproducibility
     for ax, panel in zip(axes, panels, strict=True):
         pts = panel["points"]
-        x = pts["value"].to_numpy()
+        x, jittered = _positions(pts["value"].to_numpy(), panel["kind"], rng)
         if panel["kind"] == "category":
-            cats = sorted(set(x))
-            x = np.array([cats.index(v) for v in x]) + rng.uniform(-0.15, 0.15, len(x))
-            ax.set_xticks(range(len(cats)), cats)
+            ax.set_xticks(range(len(set(pts["value"]))), sorted(set(pts["value"])))
+        elif jittered and panel["kind"] == "linear":  # ticks at the values tried
+            ax.set_xticks(np.unique(pts["value"].to_numpy(float)))
         y = pts["objective"].to_numpy(float)
         good = (pts["region"] != "diverged").to_numpy() & np.isfinite(y)
         ylog = log_scale(y[good]) if good.any() else False
         hi = float(y[good].max()) if good.any() else 1.0
         top = hi * 3 if ylog else hi + 0.1 * (hi - float(y[good].min()) if good.any() else 1)
+        size, order = crowd(len(pts)), stacking(pts["region"])
         for region in ("converged", "not converged"):
             sel = good & (pts["region"] == region).to_numpy()
-            ax.scatter(x[sel], y[sel], c=COLORS[region], s=26, alpha=0.8, label=region)
+            ax.scatter(x[sel], y[sel], c=COLORS[region], s=26 * size, alpha=0.7, label=region,
+                       zorder=order.get(region, 2))
         unreached = (pts["region"] != "diverged").to_numpy() & ~np.isfinite(y)
         if unreached.any():
             ax.scatter(x[unreached], np.full(unreached.sum(), top), marker="^", s=30,
@@ -254,9 +312,11 @@ def draw_axes(data: Mapping[str, Any]) -> Figure:
             ax.axhline(data["threshold"], color=COLORS["converged"], linestyle=":",
                        label=f"converged below {data['threshold']:g}")
         ax.set_ylabel(data["objective"] + (" (log scale)" if ylog else ""))
-        ax.set_title(f"against {panel['name']}", fontsize=10)
-    fig.suptitle(f"{data['objective']} against each swept setting (one point per trial)")
-    figure_legend(fig, axes)
+        ax.set_title(f"against {panel['name']}"
+                     + (" (points spread sideways at each value)" if jittered else ""),
+                     fontsize=10)
+    arrange(fig, axes, f"{data['objective']} against each swept setting (one point per trial)",
+            legend_columns(fig))
     return fig
 
 
@@ -277,14 +337,21 @@ def draw_pareto(data: Mapping[str, Any]) -> Figure:
     ax.set_ylabel(data["y"])
     ax.set_title(f"Trade-off: {data['y']} against {data['x']}")
     ax.legend(fontsize=8)
+    arrange(fig, [ax])
     return fig
 
 
 def draw_data(data: Mapping[str, Any]) -> Figure:
-    """The data set with the OLS line and where two trials ended."""
+    """The data set (or a random sample of it, said in the legend) with the OLS line and where
+    two trials ended."""
     fig, (ax,) = new_figure(1, 5.0, 3.8)
-    ax.scatter(data["x"], data["y"], s=14, c="#777777", label="data")
-    grid = np.linspace(data["x"].min(), data["x"].max(), 2)
+    shown, total = len(data["x"]), data.get("n_rows", len(data["x"]))
+    ax.scatter(data["x"], data["y"], s=14 if shown <= 2000 else 3, c="#777777",
+               alpha=1.0 if shown <= 2000 else 0.3, linewidths=0,
+               label="data" if shown == total else
+               f"data: {shown:,} of {total:,} rows drawn at random")
+    grid = np.array([data["x_range"][0], data["x_range"][1]]) if "x_range" in data \
+        else np.linspace(data["x"].min(), data["x"].max(), 2)
     for (label, m, b), style in zip(data["lines"], ("-k", "--g", ":b"), strict=False):
         ax.plot(grid, m * grid + b, style, linewidth=1.8,
                 label=f"{label}: y = {m:.4g}·x {'+' if b >= 0 else '−'} {abs(b):.4g}")
@@ -292,7 +359,7 @@ def draw_data(data: Mapping[str, Any]) -> Figure:
     ax.set_ylabel(f"{data['y_name']} (data units)")
     ax.set_title("The data, its least-squares line, and where gradient descent ended",
                  fontsize=10)
-    fig.legend(loc="outside lower center", ncols=1, fontsize=8, frameon=False)
+    arrange(fig, [ax], legend_ncols=1)
     return fig
 
 
@@ -313,9 +380,12 @@ def save_figures(data: Mapping[str, Any], folder: Path, dist_tol: float, name: s
                  ) -> dict[str, tuple[Path, str]]:
     """Draw and save every figure as ``folder/<key>.png``; returns {key: (path, caption)}."""
     folder.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for key, fig in draw_all(data, dist_tol, name).items():
-        path = folder / f"{key}.png"
-        fig.savefig(path, dpi=100)
-        out[key] = (path, CAPTIONS[key])
-    return out
+    return {key: (save_figure(key, fig, folder), CAPTIONS[key])
+            for key, fig in draw_all(data, dist_tol, name).items()}
+
+
+def save_figure(key: str, fig: Figure, folder: Path) -> Path:
+    """Write one figure as ``folder/<key>.png``."""
+    path = folder / f"{key}.png"
+    fig.savefig(path, dpi=100)
+    return path

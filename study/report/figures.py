@@ -1,4 +1,5 @@
-"""The report's figures as data: small tidy tables, tested as data, drawn by :mod:`study.report.drawing`.
+"""The report's figures as data: small tidy tables, tested as data, drawn by
+:mod:`study.report.drawing`.
 
 a. ``regions``: lr × epochs, one marker per trial coloured by region (diverged: red ✕), theory's
    lr_max as a vertical line and the convergence frontier (epochs needed to reach the tolerance);
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from study.core import engine, theory
-from study.core.problem import Problem
+from study.core.problem import Problem, cost_scale
 from study.report.regions import (
     frontier,
     frontier_lrs,
@@ -141,7 +142,8 @@ def pick_cost_trials(table: pd.DataFrame, n: int = 7) -> pd.DataFrame:
 def _relative_gaps(problem: Problem, trial: engine.Trial, result: engine.Result
                    ) -> tuple[np.ndarray, np.ndarray]:
     """(J_n − J*)/J* at the engine's checkpoints n, measured and from theory's closed form
-    θ_n (NaN for line search, which has none); J* = 0 divides by 1."""
+    θ_n (NaN for line search, which has none), the latter from the quadratic form; J* = 0
+    divides by 1."""
     j_star = problem.ols_cost(trial.settings.cost)
     den = j_star if j_star > 0 else 1.0
     measured = (result.history_cost - j_star) / den
@@ -150,7 +152,8 @@ def _relative_gaps(problem: Problem, trial: engine.Trial, result: engine.Result
         with np.errstate(all="ignore"):
             path = theory.trajectory(problem, trial.settings, trial.lr, trial.init,
                                      result.history_epoch)
-            predicted = (np.atleast_1d(problem.cost(path, trial.settings.cost)) - j_star) / den
+            log_gap = log10_cost_gap(problem, np.atleast_2d(path), trial.settings.cost)
+            predicted = 10.0 ** (log_gap - np.log10(den))  # O(checkpoints), whatever N
     return measured, predicted
 
 
@@ -181,18 +184,41 @@ def cost_curve_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec,
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
+def log10_cost_gap(problem: Problem, thetas: np.ndarray, cost: str) -> np.ndarray:
+    """log10(J(θ) − J*) for rows θ = (w, b), from the sufficient statistics alone:
+
+        J(θ) − J* = s·(δwᵀ Sxx δw + N δc²),   δ = θ − θ*,  δc = δb + x̄·δw,
+
+    written as s·‖z‖² with z = (√Λ Vᵀδw, √N δc) (Sxx = VΛVᵀ), and evaluated as
+    log10 s + 2 log10 ‖z‖ with ‖z‖ scaled by its largest entry, so neither the squares nor the
+    sum overflow or underflow at any data scale; memory and time do not depend on N.
+    −inf at θ* itself."""
+    st = problem.stats
+    delta = np.atleast_2d(np.asarray(thetas, dtype=float)) - problem.ols_theta
+    dw, dc = delta[:, :-1], delta[:, -1] + delta[:, :-1] @ st.x_mean
+    values, vectors = np.linalg.eigh(st.sxx)
+    z = np.column_stack([(dw @ vectors) * np.sqrt(np.maximum(values, 0.0)),
+                         np.sqrt(float(st.n)) * dc])
+    big = np.max(np.abs(z), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        norm = np.log10(big) + 0.5 * np.log10(np.sum((z / big[:, None]) ** 2, axis=1))
+        out = np.log10(cost_scale(cost, st.n)) + 2.0 * norm
+    return np.where(big > 0, out, -np.inf)
+
+
 def _gap_grid(problem: Problem, cost: str, points: np.ndarray, size: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(m, b, J(m, b) − J* ≥ 0 on a size × size grid) over the box around ``points``, padded by
-    15% of its sides and at least 0.001·(1 + |θ*|), so a flat box still has a width."""
+    """(m, b, log10(J(m, b) − J*) on a size × size grid) over the box around ``points`` and
+    θ*, padded by 15% of its sides and at least 0.001·(1 + |θ*|) so a flat box still has a
+    width. From the quadratic form (:func:`log10_cost_gap`): memory O(size²), whatever N."""
     star = problem.ols_theta
     lo, hi = points.min(axis=0), points.max(axis=0)
     pad = np.maximum(0.15 * (hi - lo), 1e-3 * (1 + np.abs(star)))
     m = np.linspace(lo[0] - pad[0], hi[0] + pad[0], size)
     b = np.linspace(lo[1] - pad[1], hi[1] + pad[1], size)
     mm, bb = np.meshgrid(m, b)
-    gap = problem.cost(np.column_stack([mm.ravel(), bb.ravel()]), cost) - problem.ols_cost(cost)
-    return m, b, np.maximum(gap.reshape(mm.shape), 0.0)
+    gap = log10_cost_gap(problem, np.column_stack([mm.ravel(), bb.ravel()]), cost)
+    return m, b, gap.reshape(mm.shape)
 
 
 def contour_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec,
@@ -219,16 +245,17 @@ def contour_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec,
                        for s, r in zip(starts, runs, strict=True)], ignore_index=True)
     paths = paths[np.isfinite(paths[["m", "b"]]).all(axis=1)]
     star = problem.ols_theta
-    m, b, gap = _gap_grid(problem, settings.cost, np.vstack(
+    m, b, log_gap = _gap_grid(problem, settings.cost, np.vstack(
         [paths[["m", "b"]].to_numpy(), np.array(starts), star[None, :]]), size)
-    return {"m": m, "b": b, "gap": gap, "paths": paths,
+    return {"m": m, "b": b, "log10_gap": log_gap, "paths": paths,
             "ols": (float(star[0]), float(star[1])), "lr": lr, "epochs": epochs,
             "cost": settings.cost, "x_name": problem.x_names[0], "group": label,
             "lr_max": theory.lr_max(problem, settings)}
 
 
-def data_data(problem: Problem, table: pd.DataFrame) -> dict | None:
-    """The points, the OLS line and the final lines of two trials (one feature): the best
+def data_data(problem: Problem, table: pd.DataFrame, most_points: int = 20_000) -> dict | None:
+    """The points (a seeded random sample of ``most_points`` when there are more; ``n_rows``
+    says how many there are), the OLS line and the final lines of two trials (one feature): the best
     non-diverged trial, and the trial that ran out of epochs farthest from θ* while its cost
     was within 10% of J* (the valley: a line that looks fitted, with the wrong (m, b))."""
     if problem.d != 1:
@@ -245,8 +272,13 @@ def data_data(problem: Problem, table: pd.DataFrame) -> dict | None:
             lines.append((f"{title} (lr {fmt(float(t['lr']), 3)}, "
                           f"{fmt(int(t['epochs']))} epochs{gap})",
                           float(t["final_m"]), float(t["final_b"])))
-    return {"x": problem.X[:, 0], "y": problem.y, "x_name": problem.x_names[0],
-            "y_name": problem.y_name, "lines": lines}
+    x, y = problem.X[:, 0], problem.y
+    x_range = (float(x.min()), float(x.max()))
+    if problem.n > most_points:  # millions of points draw slowly and read as one blot
+        keep = np.sort(np.random.default_rng(0).choice(problem.n, most_points, replace=False))
+        x, y = x[keep], y[keep]
+    return {"x": x, "y": y, "n_rows": problem.n, "x_range": x_range,
+            "x_name": problem.x_names[0], "y_name": problem.y_name, "lines": lines}
 
 
 def swept_names(table: pd.DataFrame, spec: ReportSpec) -> list[str]:

@@ -30,6 +30,7 @@ from study.core import theory
 from study.core.engine import Settings
 from study.core.problem import Problem
 from study.errors import StudyError
+from study.report import forecast
 from study.report.spec import Objective, ReportSpec
 
 REGIONS = ("converged", "not converged", "diverged")
@@ -125,18 +126,51 @@ def prediction(problem: Problem, settings: Settings, lr: float, init: Sequence[f
     return out
 
 
+def predictions(problem: Problem, settings: Settings, lrs: Sequence[float], inits: np.ndarray,
+                epochs: Sequence[int], dist_tol: float) -> list[dict[str, Any]]:
+    """:func:`prediction` for many trials of one settings; plain GD in one vectorized pass
+    (:mod:`study.report.forecast`), whose time does not grow with the trials one by one."""
+    if not forecast.vectorizable(settings):
+        return [prediction(problem, settings, float(lr), tuple(init), int(e), dist_tol)
+                for lr, init, e in zip(lrs, inits, epochs, strict=True)]
+    edge = theory.lr_max(problem, settings)
+    ptols = tuple(sorted({*map(float, settings.param_tols), float(dist_tol)}))
+    ctols = tuple(map(float, settings.cost_tols))
+    targets = [("param", t) for t in ptols] + [("cost", t) for t in ctols]
+    found = forecast.first_epochs(problem, settings, lrs, inits, targets, _MONOTONE_CAP)
+    rows = []
+    for lr, e, hits in zip(lrs, epochs, found, strict=True):
+        first = {tg: (int(h) if h >= 0 and lr < edge else None)
+                 for tg, h in zip(targets, hits, strict=True)}
+        reached = first[("param", float(dist_tol))]
+        out: dict[str, Any] = {"lr_max": edge, "predicted_region": "diverged" if lr >= edge
+                               else "converged" if reached is not None and reached <= e
+                               else "not converged", "predicted_epochs_to_dist_tol": reached}
+        out.update({f"predicted_epochs_to_param_tol_{t:g}": first[("param", float(t))]
+                    for t in settings.param_tols})
+        out.update({f"predicted_epochs_to_cost_tol_{t:g}": first[("cost", float(t))]
+                    for t in settings.cost_tols})
+        rows.append(out)
+    return rows
+
+
 def _predictions(problem: Problem, table: pd.DataFrame, start: np.ndarray,
                  spec: ReportSpec) -> pd.DataFrame:
-    """:func:`prediction` for every row, each distinct (settings, lr, start, budget) once."""
+    """:func:`prediction` for every row, per settings at once, each distinct (lr, start,
+    budget) once."""
     cols = setting_columns(table)
-    cache: dict[tuple, dict] = {}
-    rows = []
+    by_settings: dict[Settings, dict[tuple, list[int]]] = {}
     for i, row in enumerate(table.to_dict("records")):
         settings = trial_settings(spec.settings, row, cols)
-        key = (settings, float(row["lr"]), tuple(start[i]), int(row["epochs"]))
-        if key not in cache:
-            cache[key] = prediction(problem, *key, spec.dist_tol)
-        rows.append(cache[key])
+        key = (float(row["lr"]), tuple(start[i]), int(row["epochs"]))
+        by_settings.setdefault(settings, {}).setdefault(key, []).append(i)
+    rows: list[dict] = [{}] * len(table)
+    for settings, keys in by_settings.items():
+        lrs, inits, epochs = zip(*keys, strict=True)
+        for where, pred in zip(keys.values(), predictions(
+                problem, settings, lrs, np.array(inits), epochs, spec.dist_tol), strict=True):
+            for i in where:
+                rows[i] = pred
     pred = pd.DataFrame(rows, index=table.index)
     for c in pred.columns:
         if c.startswith("predicted_epochs"):
@@ -261,14 +295,18 @@ def frontier(problem: Problem, settings: Settings, starts: Mapping[str, Sequence
     """Theory's convergence frontier: per start and stable lr, the first epoch with
     ‖θ_n − θ*‖ ≤ dist_tol (NaN beyond the scan cap). Columns start, lr, epochs_needed."""
     edge = theory.lr_max(problem, settings)
+    stable = [float(lr) for lr in lrs if settings.optimizer != "line_search" and lr < edge]
     rows = []
     for label, init in starts.items():
-        for lr in lrs:
-            if settings.optimizer == "line_search" or lr >= edge:
-                continue
-            n = epochs_needed(problem, settings, lr, init, dist_tol, budget)
-            rows.append({"start": label, "lr": float(lr),
-                         "epochs_needed": float("nan") if n is None else float(n)})
+        if forecast.vectorizable(settings) and stable:
+            found = forecast.first_epochs(problem, settings, stable, np.tile(init, (len(
+                stable), 1)), [("param", float(dist_tol))], scan_cap(settings, budget))[:, 0]
+            needed = [float(n) if n >= 0 else float("nan") for n in found]
+        else:
+            needed = [float("nan") if n is None else float(n) for n in (
+                epochs_needed(problem, settings, lr, init, dist_tol, budget) for lr in stable)]
+        rows += [{"start": label, "lr": lr, "epochs_needed": n}
+                 for lr, n in zip(stable, needed, strict=True)]
     return pd.DataFrame(rows, columns=["start", "lr", "epochs_needed"])
 
 

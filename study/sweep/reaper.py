@@ -33,7 +33,6 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study.tracking.workerid import worker_is_dead
 
-GRACE_FACTOR = 4  # a trial silent for this many intervals belongs to a dead worker
 MAX_RETRIES = 3  # a trial whose workers keep dying is re-queued at most this often in a row
 ORPHAN_SECONDS = 120  # a RUNNING trial naming no worker for this long lost its worker
 

@@ -34,6 +34,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
+from study.config.constraints import declared, grid_problem
 from study.core import engine
 from study.errors import ConfigError
 
@@ -73,9 +74,8 @@ def _distribution(name: str, spec: Any) -> BaseDistribution:
 def _grid_values(name: str, spec: Any, dist: BaseDistribution) -> list:
     if spec.kind == "values":
         return list(spec.values)
-    if getattr(spec, "step", None) is None:
-        raise ConfigError(f"search.space.{name}: the grid sampler needs `values` or a range with "
-                          f"`step`; got a continuous range [{spec.low}, {spec.high}]")
+    if grid_problem(spec) is not None:
+        raise ConfigError(f"search.space.{name} {grid_problem(spec)}")
     n = math.floor((dist.high - dist.low) / dist.step + 1e-9) + 1
     values = [dist.low + i * dist.step for i in range(n)]
     return [int(v) for v in values] if name in INT_KEYS else [float(v) for v in values]
@@ -138,7 +138,7 @@ def make_sampler(cfg: Any, space: Space) -> optuna.samplers.BaseSampler:
             return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
         if kind == "nsga2":
             return optuna.samplers.NSGAIISampler(seed=seed)
-    raise ConfigError(f"search.sampler must be one of grid, random, qmc, tpe, nsga2; got {kind!r}")
+    raise ConfigError(f"search.sampler {declared('search.sampler').problem(kind)}")
 
 
 class _AskTellGridSampler(optuna.samplers.GridSampler):

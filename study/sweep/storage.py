@@ -30,9 +30,10 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from study.config.constraints import GRACE_FACTOR
 from study.errors import StorageError
 from study.sweep.journal import journal_damage, open_journal
-from study.sweep.reaper import GRACE_FACTOR, Requeue
+from study.sweep.reaper import Requeue
 from study.tracking.uri import sqlite_path
 
 

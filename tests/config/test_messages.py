@@ -1,5 +1,5 @@
-"""study.config.messages: bad values shown short, key paths written as a reader writes them, pydantic's
-errors worded as 'must …; got …', and the closest name offered for a typo."""
+"""study.config.messages: bad values shown short, key paths written as a reader writes them,
+pydantic's errors worded as 'must …; got …', and the closest name offered for a typo."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Annotated
 import pytest
 from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 
-from study.config.messages import Rule, did_you_mean, dotted, first_error, num, show
+from study.config.messages import Rule, did_you_mean, dotted, first_error
+from study.core.constraints import num, show
 
 
 class _Inner(BaseModel):

@@ -1,6 +1,7 @@
-"""study.config.model and `study validate`: every validation rule's one-line message (file, dotted key,
-rule, bad value), overrides, defaults, the resolved config and the study hash. The YAML reading
-itself is tested in test_yamlio.py, the search space's rules one by one in test_space.py."""
+"""study.config.model and `study validate`: every validation rule's one-line message (file,
+dotted key, rule, bad value), overrides, defaults, the resolved config and the study hash. The
+YAML reading itself is tested in test_yamlio.py, the search space's rules one by one in
+test_space.py."""
 
 from __future__ import annotations
 
@@ -18,14 +19,14 @@ import yaml
 from study.cli import main
 from study.config.model import (
     DEFAULTS,
-    AlgorithmConfig,
-    SpaceSpec,
     StudyConfig,
     describe_defaults,
     fingerprint_changes,
     load_config,
-    parse_yaml,
 )
+from study.config.sections import AlgorithmConfig
+from study.config.space import SpaceSpec
+from study.config.yamlio import parse_yaml
 from study.core.data import load_problem
 from study.core.engine import Settings
 from study.errors import ConfigError
@@ -153,27 +154,28 @@ RULES = [
     ({"search.space": [1, 2]}, "search.space must be a mapping of parameter names to entries"),
     ({"algorithm": [1]}, "algorithm must be a mapping of keys to values; got [1]"),
     # non-finite numbers
-    ({"algorithm.momentum": INF}, "algorithm.momentum must be a finite number; got inf"),
-    ({"report.dist_tol": NAN}, "report.dist_tol must be a finite number; got nan"),
+    ({"algorithm.momentum": INF}, "algorithm.momentum must be >= 0 and < 1; got inf"),
+    ({"report.dist_tol": NAN}, "report.dist_tol must be > 0 and finite; got nan"),
     # ranges of values
     ({"search.space.lr": {"low": -1e-05, "high": 1e-3, "log": True}},
-     "search.space.lr.low must be > 0; got -1e-05"),
+     "search.space.lr.low must be > 0 and finite; got -1e-05"),
     ({"search.space.lr": {"values": [1e-4, -1.0]}},
-     "search.space.lr.values[1] must be > 0; got -1.0"),
+     "search.space.lr.values[1] must be > 0 and finite; got -1.0"),
     ({"search.space.init_m": {"values": [1, 2, 1]}},
      "search.space.init_m.values[2] repeats an earlier value; got 1.0"),
     ({"search.space.init_m": [1, 2]}, "search.space.init_m must be a constant, a range {low, "
                                       "high} or {values: [...]}; got a list"),
     ({"search.n_trials": 0}, "search.n_trials must be >= 1; got 0"),
     ({"search.batch_size": 0}, "search.batch_size must be >= 1; got 0"),
-    ({"algorithm.momentum": 1}, "algorithm.momentum must be < 1; got 1"),
-    ({"algorithm.shrink": 0}, "algorithm.shrink must be > 0; got 0"),
-    ({"algorithm.divergence_factor": 1}, "algorithm.divergence_factor must be > 1; got 1"),
-    ({"algorithm.history_points": 1}, "algorithm.history_points must be >= 2; got 1"),
-    ({"algorithm.tol_param": -0.1}, "algorithm.tol_param must be >= 0; got -0.1"),
+    ({"algorithm.momentum": 1}, "algorithm.momentum must be >= 0 and < 1; got 1"),
+    ({"algorithm.shrink": 0}, "algorithm.shrink must be > 0 and < 1; got 0"),
+    ({"algorithm.divergence_factor": 1},
+     "algorithm.divergence_factor must be > 1 and finite; got 1"),
+    ({"algorithm.history_points": 1}, "algorithm.history_points must be >= 2 and <= 1000; got 1"),
+    ({"algorithm.tol_param": -0.1}, "algorithm.tol_param must be >= 0 and finite; got -0.1"),
     ({"algorithm.param_tols": []}, "algorithm.param_tols must have at least 1 item(s)"),
     ({"algorithm.param_tols": [0.1, 0.1]}, "algorithm.param_tols must not repeat a tolerance"),
-    ({"algorithm.cost_tols": [0.1, -1]}, "algorithm.cost_tols[1] must be > 0; got -1"),
+    ({"algorithm.cost_tols": [0.1, -1]}, "algorithm.cost_tols[1] must be > 0 and finite; got -1"),
     # choices, listing the allowed ones
     ({"search.sampler": "cmaes"}, "search.sampler must be one of 'grid', 'random', 'qmc', "
                                   "'tpe' or 'nsga2'; got 'cmaes'"),
@@ -241,7 +243,7 @@ RULES = [
     ({"tracking.mlflow_uri": "mlruns"}, "tracking.mlflow_uri must be a URI such as "
                                         "sqlite:///mlflow.db or http://host:5000; got 'mlruns'"),
     ({"tracking.storage": 5}, "tracking.storage must be text; got 5"),
-    ({"report.dist_tol": 0}, "report.dist_tol must be > 0; got 0"),
+    ({"report.dist_tol": 0}, "report.dist_tol must be > 0 and finite; got 0"),
 ]
 
 
@@ -329,7 +331,8 @@ def test_overrides_apply_before_validation(folder):
     ("search.space.lr.low=-1", "--set search.space.lr.low=-1: search.space.lr is not a mapping; "
                                "got 0.0001"),
     ("search.space.lr={low: -1e-5, high: 1}",
-     "search.space.lr.low must be > 0; got -1e-05 (from --set search.space.lr={low: -1e-5, "),
+     "search.space.lr.low must be > 0 and finite; got -1e-05 (from --set "
+     "search.space.lr={low: -1e-5, "),
     ("search.space.epochs=1e3", "search.space.epochs must be an integer; got 1000.0 (from --set"),
     ("foo", "--set foo: expected KEY=VALUE with a dotted key"),
     ("=3", "--set =3: expected KEY=VALUE"),

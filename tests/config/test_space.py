@@ -1,6 +1,6 @@
-"""study.config.space: search-space entries → SpaceSpec, every space rule (key path and message), and the
-start θ₀'s entries for a number of features. The full one-line messages, with the file and the
-``search.space.`` prefix, are checked end to end in config/test_model.py."""
+"""study.config.space: search-space entries → SpaceSpec, every space rule (key path and message),
+and the start θ₀'s entries for a number of features. The full one-line messages, with the file
+and the ``search.space.`` prefix, are checked end to end in config/test_model.py."""
 
 from __future__ import annotations
 
@@ -60,13 +60,15 @@ SPACE_RULES = [
     ({"epochs": "ten"}, ("epochs",), "must be an integer; got 'ten'"),
     ({"epochs": 10.5}, ("epochs",), "must be an integer; got 10.5"),
     ({"epochs": True}, ("epochs",), "must be an integer; got true"),
-    ({"epochs": 0}, ("epochs",), "must be >= 1; got 0"),
-    ({"lr": 0}, ("lr",), "must be > 0; got 0"),
+    ({"epochs": 0}, ("epochs",), "must be >= 1 and <= 1000000000; got 0"),
+    ({"lr": 0}, ("lr",), "must be > 0 and finite; got 0"),
     ({"init_m": NAN}, ("init_m",), "must be a finite number; got nan"),
-    ({"lr": {"low": 1e-6, "high": INF}}, ("lr", "high"), "must be a finite number; got inf"),
-    ({"epochs": {"values": [100, -5]}}, ("epochs", "values", 1), "must be >= 1; got -5"),
+    ({"lr": {"low": 1e-6, "high": INF}}, ("lr", "high"), "must be > 0 and finite; got inf"),
+    ({"epochs": {"values": [100, -5]}}, ("epochs", "values", 1),
+     "must be >= 1 and <= 1000000000; got -5"),
     ({"epochs": {"low": 10, "high": 100.5}}, ("epochs", "high"), "must be an integer; got 100.5"),
-    ({"momentum": {"low": 0.5, "high": 1.0}}, ("momentum", "high"), "must be < 1; got 1.0"),
+    ({"momentum": {"low": 0.5, "high": 1.0}}, ("momentum", "high"),
+     "must be >= 0 and < 1; got 1.0"),
     ({"standardize": {"values": [False, "yes"]}}, ("standardize", "values", 1),
      "must be true or false; got 'yes' (only true/false are booleans)"),
     # ranges

@@ -1,7 +1,9 @@
-"""study.config.yamlio: YAML 1.2 numbers and booleans, file:line:col errors, and a dump that reads back."""
+"""study.config.yamlio: YAML 1.2 numbers and booleans, file:line:col errors, bounded depth and alias
+expansion, and a dump that reads back."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -64,3 +66,40 @@ def test_dump_reads_back_plain_data():
     text = dump_yaml(data)
     assert parse_yaml(text, "t") == data
     assert "θ₀" in text  # unicode kept as written, not escaped
+
+
+def _alias_bomb(levels: int, fan: int = 9) -> str:
+    """The "billion laughs" document: each level lists the previous one ``fan`` times."""
+    names = [f"l{i}" for i in range(levels + 1)]
+    lines = [f"{names[0]}: &{names[0]} [{', '.join(['lol'] * fan)}]"]
+    lines += [f"{n}: &{n} [{', '.join([f'*{p}'] * fan)}]" for p, n in itertools.pairwise(names)]
+    return "\n".join(lines) + "\n"
+
+
+def _expanded(value) -> int:
+    if isinstance(value, dict):
+        return 1 + sum(1 + _expanded(v) for v in value.values())
+    if isinstance(value, list):
+        return 1 + sum(_expanded(v) for v in value)
+    return 1
+
+
+@pytest.mark.parametrize("depth", [65, 600, 100_000])
+def test_deep_nesting_is_one_error_at_once(depth):
+    text = "a: " + "[" * depth + "]" * depth
+    with pytest.raises(ConfigError, match=r"^c\.yaml:1:\d+: nested deeper than 64 levels$"):
+        parse_yaml(text, "c.yaml")
+    assert parse_yaml("a: " + "[" * 63 + "]" * 63, "c.yaml")  # the limit itself is read
+
+
+def test_an_alias_bomb_is_refused_before_it_is_expanded():
+    with pytest.raises(ConfigError, match=r"^c\.yaml:1:1: aliases expand the document past "
+                                          r"100,000 values \(an alias bomb\?\)$"):
+        parse_yaml(_alias_bomb(9), "c.yaml")
+
+
+def test_aliases_that_expand_to_a_small_document_are_read():
+    text = _alias_bomb(3)  # 9**4 values: a big but honest document
+    got = parse_yaml(text, "c.yaml")
+    assert len(got["l3"]) == 9 and got["l3"][0][0][0] == ["lol"] * 9
+    assert _expanded(got) < 100_000

@@ -230,7 +230,7 @@ def test_question_from_config_takes_every_combination_of_the_starts(tmp_path):
     (["--start", "1,2,3"], "--start must be 2 comma-separated numbers"),
     (["--lr", "-1"], "--lr must be > 0"),
     (["--lr", "abc"], "--lr must be a number"),
-    (["--max-epochs", "0"], "--max-epochs must be > 0"),
+    (["--max-epochs", "0"], "--max-epochs must be >= 1"),
 ])
 def test_bad_flags_are_one_line_errors(argv, message, capsys):
     data = str(ROOT / "data" / "blog_like.csv")

@@ -45,6 +45,28 @@ def test_no_trials_is_an_error(valley, report_spec, tmp_path):
         report.build_report(report_spec(), valley, pd.DataFrame(), tmp_path)
 
 
+def test_unwritable_destination_is_one_line(valley_table, valley, tmp_path):
+    table, sp = valley_table
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StudyError, match=f"cannot write the report to {blocker / 'rep'}"):
+        report.build_report(sp, valley, table, blocker / "rep")
+
+
+def test_report_at_extreme_data_scales(valley, engine_frame, report_spec, tmp_path):
+    """Data × 1e±100 swept over the quickstart's absolute lrs (every trial diverges at 1e100,
+    none moves at 1e-100): the report still writes every file."""
+    from study.core import engine
+    from study.core.problem import Problem
+
+    for scale in (1e100, 1e-100):
+        problem = Problem(valley.X * scale, valley.y * scale)
+        frame, _, _ = engine_frame(problem, engine.Settings(), [1e-5, 1e-4, 1e-3], (100, 1000),
+                                   [(0.0, 0.0), (1.0, 1.0)])
+        out = report.build_report(report_spec(), problem, frame, tmp_path / f"{scale:g}")
+        assert out.is_file() and len(list((out.parent / "figures").glob("*.png"))) >= 4
+
+
 def test_only_drawing_loads_matplotlib():
     code = ("import sys, study.report.build, study.report.figures, study.report.document; "
             "assert 'matplotlib' not in sys.modules, 'matplotlib loaded'")
@@ -110,6 +132,7 @@ def test_study_report_without_complete_trials(tiny_config, capsys):
     assert err.count("\n") == 1 and "study: error:" in err
     cfg = load_config(tiny_config)
     storage.open_study(cfg, sampling.make_sampler(cfg, sampling.build_space(cfg, 1)))
+    capsys.readouterr()  # Optuna's "new study created" line from this setup, not the command
     assert main(["report", str(tiny_config)]) == 2  # a study with no complete trial
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no complete trials" in err

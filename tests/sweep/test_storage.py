@@ -27,6 +27,7 @@ from stores import (
 )
 
 from study.cli import main
+from study.config.constraints import GRACE_FACTOR
 from study.core import engine
 from study.errors import StorageError
 from study.sweep import reaper, storage, summary
@@ -264,7 +265,7 @@ def test_heartbeats_keep_live_trials_and_fail_silent_ones_on_sqlite(folder):
         silent = study.ask()
         study._storage.record_heartbeat(silent._trial_id)  # then its worker dies
         silent.set_user_attr("worker", "elsewhere:2")
-        time.sleep(reaper.GRACE_FACTOR * 1 + 1.5)
+        time.sleep(GRACE_FACTOR * 1 + 1.5)
         reaped = reaper.reap_stale(study)
     assert [t.number for t in reaped] == [silent.number]
     states = {t.number: t.state for t in study.get_trials()}

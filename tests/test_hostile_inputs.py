@@ -1,0 +1,57 @@
+"""Hostile inputs through the whole command: each is one line on stderr, exit code 2, at once,
+and nothing is created beside the config."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from study.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _deep(depth: int) -> str:
+    return "name: t\nsearch: " + "[" * depth + "]" * depth + "\n"
+
+
+def _bomb(levels: int = 10) -> str:
+    lines = ["name: t", "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (_deep(600), "nested deeper than 64 levels"),
+    (_bomb(), "aliases expand the document past 100,000 values"),
+], ids=["nested-600-deep", "alias-bomb"])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_yaml_without_limits_is_one_line_at_once(tmp_path, monkeypatch, capsys, text, message,
+                                                 command):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "c.yaml"
+    path.write_text(text, encoding="utf-8")
+    started = time.perf_counter()
+    code = main([command, str(path)])
+    took = time.perf_counter() - started
+    err = capsys.readouterr().err
+    assert code == 2 and took < 5
+    assert err.count("\n") == 1 and err.startswith(f"study: error: {path}:") and message in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.yaml"]
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+@pytest.mark.parametrize("where", ["taken", "taken/report"])
+def test_a_report_folder_that_cannot_be_made_is_refused_before_the_sweep(tmp_path, monkeypatch,
+                                                                         capsys, command, where):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken").write_text("a file where the report's folder should be\n")
+    config = ROOT / "configs" / "quickstart.yaml"
+    code = main([command, str(config), "--set", f"report.dir={where}"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"study: error: cannot write the report to {tmp_path / where}: "
+                          f"{tmp_path / 'taken'} is not a folder (report.dir)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no store was created
