@@ -120,6 +120,7 @@ def cures(problem: Problem, settings: E.Settings) -> list[Method]:
     gd = replace(settings, optimizer="gd", standardize=False)
     std = replace(gd, standardize=True)
     lr_m, beta = T.tuned_momentum(problem, gd)
+    beta = min(beta, float(np.nextafter(1.0, 0.0)))  # rounds to 1 once κ ≳ 1e32; β < 1
     ls = replace(gd, optimizer="line_search")
     lr_edge, lr_best, lr_std = 0.99 * T.lr_max(problem, gd), T.best_lr(problem, gd), \
         T.best_lr(problem, std)
