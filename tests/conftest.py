@@ -16,7 +16,8 @@ from study.report.regions import trials_table
 from study.report.spec import Objective, ReportSpec
 
 ROOT = Path(__file__).resolve().parents[1]
-NEDRICH_CSV = ROOT.parent / "shared" / "data" / "nedrich" / "data.csv"
+NEDRICH_CSV = Path(os.environ.get("STUDY_NEDRICH_CSV",
+                                  ROOT.parent / "shared" / "data" / "nedrich" / "data.csv"))
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,8 @@ After parsing, a problem with ``d`` features must also be *identifiable*, so tha
 least-squares optimum θ* = argmin Σ (y − Xw − b)² is unique:
 
 - at least ``d + 2`` rows (more rows than the ``d + 1`` parameters);
-- no (almost) constant feature: a column with std ≤ 1e-12·max(1, |mean|) has no slope;
+- no (almost) constant feature: a column whose std is at the rounding level of its values,
+  std ≤ 512·ε·max|x| (≈ 1.1e-13·max|x|, whatever the scale), has no slope;
 - no exactly collinear features: the centered design ``X − x̄`` must have full column rank.
 
 The project's own data sets are made by :mod:`study.core.datasets`.
@@ -35,7 +36,7 @@ Column = str | int
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _NON_FINITE = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity",
                "-infinity"}
-_VARIANCE_RTOL = 1e-12
+_VARIANCE_RTOL = 512 * np.finfo(np.float64).eps  # ≈ 1.1e-13, relative to max |x|
 _RANK_RTOL = 1e-10
 
 
@@ -206,6 +207,15 @@ def _select(table: _Table, x: Column | Sequence[Column] | None,
     return xs, yj
 
 
+def _spread(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(mean, std, scale = max |x|) per column, computed on x/scale so that neither tiny
+    (1e-200: squares underflow) nor huge (1e300: sums overflow) values lose the spread."""
+    scale = np.max(np.abs(X), axis=0)
+    safe = np.where(scale > 0, scale, 1.0)
+    Z = X / safe
+    return Z.mean(axis=0) * safe, Z.std(axis=0) * safe, scale
+
+
 def _check_identifiable(table: _Table, xs: list[int], X: np.ndarray, y: np.ndarray) -> None:
     n, d = X.shape
     need = d + 2
@@ -213,25 +223,26 @@ def _check_identifiable(table: _Table, xs: list[int], X: np.ndarray, y: np.ndarr
         what = "header only, no data rows; " if n == 0 and table.names else ""
         raise DataError(f"{table.source}: {what}needs at least {need} rows (more than the "
                         f"{d + 1} parameters) for a unique fit; got {n}")
-    mean = X.mean(axis=0)
-    std = X.std(axis=0)
-    for k, j in enumerate(xs):
-        if std[k] <= _VARIANCE_RTOL * max(1.0, abs(mean[k])):
-            name = table.names[j] if table.names else ("x" if d == 1 else f"x{k + 1}")
-            raise DataError(f"{table.source}: {name} has (almost) zero variance: the slope is "
-                            f"not identifiable (column {j + 1}: std {std[k]:.3g} around mean "
-                            f"{mean[k]:.6g})")
-    with np.errstate(all="ignore"):
-        if not (np.all(np.isfinite((X - mean) ** 2)) and np.all(np.isfinite(y * y))):
+    with np.errstate(all="ignore"):  # overflow here is a data error, never a warning
+        mean, std, scale = _spread(X)
+        for k, j in enumerate(xs):
+            # constant up to rounding: the spread is within a few hundred ulps of the values
+            if std[k] <= _VARIANCE_RTOL * scale[k]:
+                name = table.names[j] if table.names else ("x" if d == 1 else f"x{k + 1}")
+                raise DataError(f"{table.source}: {name} has (almost) zero variance: the slope "
+                                f"is not identifiable (column {j + 1}: std {std[k]:.3g} around "
+                                f"mean {mean[k]:.6g}, at the rounding level of its values)")
+        # the Hessian's entries are up to 2·Σx² (sse cost): they must be finite too
+        if not (np.isfinite(2.0 * np.sum(X * X)) and np.isfinite(2.0 * np.sum(y * y))):
             raise DataError(f"{table.source}: values too large: their squares overflow float64")
-    if d > 1:
-        U = (X - mean) / std
-        _, s, vt = np.linalg.svd(U, full_matrices=False)
-        if s[-1] <= _RANK_RTOL * s[0]:
-            involved = [xs[k] for k in np.flatnonzero(np.abs(vt[-1]) > 1e-6)]
-            names = ", ".join(table.label(j) for j in involved)
-            raise DataError(f"{table.source}: features {names} are (almost) exactly collinear: "
-                            "their weights are not identifiable")
+        if d > 1:
+            U = (X - mean) / std
+            _, s, vt = np.linalg.svd(U, full_matrices=False)
+            if s[-1] <= _RANK_RTOL * s[0]:
+                involved = [xs[k] for k in np.flatnonzero(np.abs(vt[-1]) > 1e-6)]
+                names = ", ".join(table.label(j) for j in involved)
+                raise DataError(f"{table.source}: features {names} are (almost) exactly "
+                                "collinear: their weights are not identifiable")
 
 
 def _problem(table: _Table, x, y) -> Problem:

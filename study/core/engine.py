@@ -239,7 +239,7 @@ def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.n
     # β = 0.99 just below the edge), so the growth limit widens by that factor for momentum.
     beta = settings.momentum if settings.optimizer == "momentum" else 0.0
     cost0 = j_star + gap0
-    limit = settings.divergence_factor / (1.0 - beta) ** 2 * cost0
+    limit = settings.divergence_factor / max((1.0 - beta) ** 2, 1e-32) * cost0
     gap_limit = np.where(cost0 > 0, limit - j_star, np.inf)
     ck = np.full((n_trials, settings.history_points - 1), -1, dtype=np.int64)
     for e in np.unique(epochs):

@@ -2,11 +2,11 @@
 predicted, why, and what cures it.
 
 For each learning rate and start θ₀, :func:`iterations` measures and predicts the first epoch
-of every target for plain GD and for every cure (:mod:`study.questions.iterations`), explains the numbers
-from the Hessian's spectrum and checks the article's claims on the same data
-(:mod:`study.questions.explain`). :func:`question_from_config` reads the same inputs from a study config;
-:func:`to_json` and :func:`format_answer` (:mod:`study.questions.output`) turn the answer into the
-command's output. No I/O.
+of every target for plain GD and for every cure (:mod:`study.questions.iterations`), explains
+the numbers from the Hessian's spectrum and checks the article's claims on the same data
+(:mod:`study.questions.explain`). :func:`question_from_config` reads the same inputs from a
+study config; :func:`to_json` and :func:`format_answer` (:mod:`study.questions.output`)
+turn the answer into the command's output. No I/O.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from study.core import engine as E
 from study.core import theory as T
@@ -49,6 +51,11 @@ def iterations(problem: Problem, lrs: Sequence[float] = DEFAULT_LRS,
     starts = _starts(problem, starts)
     param_tols = tuple(sorted(map(float, param_tols), reverse=True))
     cost_tols = tuple(sorted(map(float, cost_tols), reverse=True))
+    with np.errstate(all="ignore"):  # overflowing runs are data (status diverged), not noise
+        return _iterations(problem, lrs, starts, param_tols, cost_tols, max_epochs, base)
+
+
+def _iterations(problem, lrs, starts, param_tols, cost_tols, max_epochs, base) -> Answer:
     methods = [plain(float(lr), base) for lr in lrs] + cures(problem, base)
     runs = measure(problem, methods, starts, param_tols, cost_tols, max_epochs)
     runs.sort(key=lambda r: starts.index(r.init))  # grouped by start, methods in order
@@ -59,7 +66,7 @@ def iterations(problem: Problem, lrs: Sequence[float] = DEFAULT_LRS,
         lam_min=sp.lam_min, lam_max=sp.lam_max, condition_number=sp.condition_number,
         lr_max=T.lr_max(problem, base), lrs=tuple(map(float, lrs)), starts=starts,
         param_tols=param_tols, cost_tols=cost_tols, max_epochs=int(max_epochs), runs=runs,
-        why={},
+        why={}, gap_mode=T.gap_denominator(problem, base.cost)[1],
     )
     answer = replace(answer, why=explain(problem, base, answer))
     if problem.d == 1:  # the article's claims are about one feature

@@ -1,11 +1,12 @@
 """What an entry of docs/reproductions.md is, and what the entries share.
 
 The tutorials' setups and claims (../shared/SEEDS.md) are each re-run and judged by one function
-(:mod:`study.questions.claims_article` for the article, A1–A10; :mod:`study.questions.claims_tutorials` for the
-other four tutorials, B–E) whose name starts with the entry's id (``a1_…`` is A1). It runs the
-engine and the theory on the data of its setup (a :class:`Sources`) and returns an
-:class:`Entry`: the numbers it prints and a verdict derived from them (no verdict is typed in by
-hand). A ``study fit`` command quoted by an entry carries the values it prints
+(:mod:`study.questions.claims_article` for the article, A1–A11;
+:mod:`study.questions.claims_tutorials` for the other four tutorials, B–E) whose name
+starts with the entry's id (``a1_…`` is A1). It runs the engine and the theory on the data
+of its setup (a :class:`Sources`) and returns an :class:`Entry`: the numbers it prints and
+a verdict derived from them (no verdict is typed in by hand). A ``study fit`` command quoted
+by an entry carries the values it prints
 (:class:`FitCheck`), and the tests run it.
 """
 

@@ -51,15 +51,16 @@ def explain(problem: Problem, settings: E.Settings, answer: Answer) -> dict:
     sp = T.spectrum(problem, settings)
     slow, fast = sp.vectors[:, 0], sp.vectors[:, -1]
     t = min(answer.cost_tols)
+    lam_min = np.float64(sp.lam_min)  # may underflow to 0: then the ratios below are inf
     why = {
         "slow_direction": [float(v) for v in slow],
         "slow_direction_text": T.slow_direction_text(problem, settings),
-        "time_constants": [{"lr": lr, "epochs": (1.0 / (lr * sp.lam_min)
+        "time_constants": [{"lr": lr, "epochs": (float(1.0 / (lr * lam_min))
                                                  if lr < answer.lr_max else None)}
                            for lr in answer.lrs],
         "cost_tol": t,
         "dist_allowed_at_cost_tol": float(np.sqrt(
-            2.0 * t * rel_gap_denominator(problem, settings.cost) / sp.lam_min)),
+            2.0 * t * rel_gap_denominator(problem, settings.cost) / lam_min)),
         "starts": [{"init": list(s),
                     "slow_component": float(slow @ (np.array(s) - problem.ols_theta)),
                     "fast_component": float(fast @ (np.array(s) - problem.ols_theta))}
@@ -98,17 +99,22 @@ def check_claims(problem: Problem, settings: E.Settings, answer: Answer) -> dict
                     # max |1 − lr·λ|: how much the steepest error grows each epoch
                     "growth_per_epoch": T.spectral_radius(problem, settings, ARTICLE_TEXT_LR),
                     "converges": text.status != "diverged"},
-        "text_2000": _state(short, ARTICLE_CODE_LR, ARTICLE_TEXT_START, ARTICLE_TEXT_EPOCHS),
-        "million": _state(long, ARTICLE_CODE_LR, (0.0, 0.0), READER_EPOCHS),
+        "text_2000": _state(problem, settings, short, ARTICLE_CODE_LR, ARTICLE_TEXT_START,
+                            ARTICLE_TEXT_EPOCHS),
+        "million": _state(problem, settings, long, ARTICLE_CODE_LR, (0.0, 0.0),
+                          READER_EPOCHS),
         "start": _start_claim(answer),
         "line_search": line_search_claim(problem, settings, answer.starts, answer.max_epochs),
     }
 
 
-def _state(r: E.Result, lr: float, init: Sequence[float], epochs: int) -> dict:
+def _state(problem: Problem, settings: E.Settings, r: E.Result, lr: float,
+           init: Sequence[float], epochs: int) -> dict:
     return {"lr": lr, "init": list(init), "epochs": epochs, "status": r.status,
-            "m": float(r.theta[0]), "b": float(r.theta[1]), "cost": r.cost,
-            "dist_to_ols": r.dist_to_ols, "rel_cost_gap": r.rel_cost_gap}
+            "diverged_at": r.diverged_at, "m": float(r.theta[0]), "b": float(r.theta[1]),
+            "cost": r.cost,
+            "dist_to_ols": r.dist_to_ols,
+            "rel_cost_gap": r.cost_gap / rel_gap_denominator(problem, settings.cost)}
 
 
 def _start_claim(answer: Answer) -> dict:
@@ -130,7 +136,10 @@ def worst_start(problem: Problem, settings: E.Settings, radius: float) -> tuple[
     eigenvectors, δ₀ ∝ v_min/λ_min + v_max/λ_max, and every epoch then shrinks J − J* by
     exactly ((κ − 1)/(κ + 1))²."""
     sp = T.spectrum(problem, replace(settings, standardize=False))
-    delta = sp.vectors[:, 0] / sp.lam_min + sp.vectors[:, -1] / sp.lam_max
+    if not sp.lam_min > 0.0:  # λ_min underflowed: the slow direction alone is worst
+        delta = sp.vectors[:, 0]
+    else:
+        delta = sp.vectors[:, 0] / sp.lam_min + sp.vectors[:, -1] / sp.lam_max
     return tuple(map(float, problem.ols_theta + radius * delta / np.linalg.norm(delta)))
 
 
@@ -141,8 +150,7 @@ def line_search_claim(problem: Problem, settings: E.Settings,
     holds under a criterion when every start meets it within LINE_SEARCH_CLAIM_EPOCHS."""
     line = [m for m in cures(problem, settings) if m.name.endswith("line_search")]
     methods = [plain(ARTICLE_CODE_LR, replace(settings, optimizer="gd")), *line]
-    runs = measure(problem, methods, starts, CLAIM_PARAM_TOLS, CLAIM_COST_TOLS, max_epochs,
-                   predict=False)
+    runs = measure(problem, methods, starts, CLAIM_PARAM_TOLS, CLAIM_COST_TOLS, max_epochs)
     criteria = [("cost", t) for t in CLAIM_COST_TOLS] + [("param", t) for t in CLAIM_PARAM_TOLS]
     out: dict = {"threshold_epochs": LINE_SEARCH_CLAIM_EPOCHS, "methods": []}
     for method in methods:

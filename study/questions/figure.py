@@ -69,6 +69,8 @@ def _style(series: dict, starts: list, lrs: list) -> dict:
 def _draw_panel(ax: plt.Axes, data: dict, panel: tuple[str, str, str, str], starts: list,
                 lrs: list) -> None:
     key, tols_key, ylabel, title = panel
+    if key == "rel_gap" and data.get("gap") == "absolute":  # J* is rounding: gaps are absolute
+        ylabel, title = "J − J*", "cost gap (absolute: J* is at rounding level)"
     tols = sorted(data[tols_key])
     floor = tols[0] / 100.0
     top = 1.0

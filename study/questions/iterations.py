@@ -19,6 +19,10 @@ from study.core import theory as T
 from study.core.problem import Problem
 
 HISTORY_POINTS = 240  # points kept of each run's path, for the figure
+# Methods without an exact prediction (line searches) first run this many epochs; they go on
+# to the cap only if the rate measured over the second half of that run could meet every
+# target by the cap.
+PROBE_EPOCHS = 20_000
 BACKTRACKING_STEP = 1.0  # initial step tried each epoch (the engine's armijo/shrink defaults)
 
 
@@ -39,6 +43,7 @@ class Target:
     tol: float
     measured_epochs: int | None
     predicted_epochs: int | None
+    predicted_reason: str | None = None  # why predicted_epochs is None, in words
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,8 @@ class Run:
     history_epoch: np.ndarray  # for the figure: epochs, distance and relative cost gap
     history_dist: np.ndarray
     history_rel_gap: np.ndarray
+    budget: int = 0  # epochs the engine was allowed (below the cap when theory rules out more)
+    note: str | None = None  # why the run stopped before the cap without meeting its targets
 
     def target(self, criterion: str, tol: float) -> Target:
         return next(t for t in self.targets if t.criterion == criterion and t.tol == tol)
@@ -84,12 +91,13 @@ class Answer:
     runs: list[Run]
     why: dict
     claims: dict = field(default_factory=dict)
+    gap_mode: str = "relative"  # "relative": (J − J*)/J*; "absolute": J − J* (J* is rounding)
 
 
 def rel_gap_denominator(problem: Problem, cost: str) -> float:
-    """J*, the denominator of the relative cost gap (J − J*)/J*; 1 when the fit is exact."""
-    j_star = problem.ols_cost(cost)
-    return j_star if j_star > 0 else 1.0
+    """J*, the denominator of the relative cost gap (J − J*)/J*; 1 when J* is at rounding
+    level and the gap is read as absolute (:func:`study.core.theory.gap_denominator`)."""
+    return T.gap_denominator(problem, cost)[0]
 
 
 # ── methods ─────────────────────────────────────────────────────────────────────────────────
@@ -112,6 +120,7 @@ def cures(problem: Problem, settings: E.Settings) -> list[Method]:
     gd = replace(settings, optimizer="gd", standardize=False)
     std = replace(gd, standardize=True)
     lr_m, beta = T.tuned_momentum(problem, gd)
+    beta = min(beta, float(np.nextafter(1.0, 0.0)))  # rounds to 1 once κ ≳ 1e32; β < 1
     ls = replace(gd, optimizer="line_search")
     lr_edge, lr_best, lr_std = 0.99 * T.lr_max(problem, gd), T.best_lr(problem, gd), \
         T.best_lr(problem, std)
@@ -150,36 +159,113 @@ def measure(problem: Problem, methods: Sequence[Method], starts: Sequence[Sequen
             param_tols: Sequence[float], cost_tols: Sequence[float], max_epochs: int,
             predict: bool = True) -> list[Run]:
     """Every method from every start, run by the engine (one batch per distinct settings) up
-    to ``max_epochs`` and predicted by theory; results in the order method-major."""
+    to ``max_epochs`` and predicted by theory; results in the order method-major.
+
+    Theory comes first: where its prediction is exact and says a target is not reached by the
+    cap, the engine stops soon after the last target theory does predict (no cap is spent
+    iterating what cannot finish)."""
     param_tols, cost_tols = tuple(map(float, param_tols)), tuple(map(float, cost_tols))
     pairs = [(m, tuple(map(float, s))) for m in methods for s in starts]
-    trials = []
+    den = rel_gap_denominator(problem, methods[0].settings.cost) if methods else 1.0
+    j_star = problem.ols_cost(methods[0].settings.cost) if methods else 0.0
+    engine_den = j_star if j_star > 0 else 1.0
+    engine_cost_tols = tuple(t * den / engine_den for t in cost_tols)
+    trials, preds = [], []
     for method, init in pairs:
-        s = replace(method.settings, param_tols=param_tols, cost_tols=cost_tols,
+        if predict:
+            pred = T.predictions(problem, method.settings, method.lr, init, param_tols,
+                                 cost_tols, max_epochs, gap_den=den)
+        else:
+            none = T.Prediction(None, None, "not predicted")
+            pred = (dict.fromkeys(param_tols, none), dict.fromkeys(cost_tols, none))
+        preds.append(pred)
+        s = replace(method.settings, param_tols=param_tols, cost_tols=engine_cost_tols,
                     tol_param=stop_tolerance(problem, method.settings, param_tols, cost_tols),
                     tol_cost_change=None, tol_grad=None, record_path=True,
                     history_points=HISTORY_POINTS)
-        trials.append(E.Trial(method.lr, max_epochs, init, s))
+        trials.append(E.Trial(method.lr, _budget(method, pred, max_epochs), init, s))
     results = E.run(problem, trials)
-    return [_run(problem, m, init, r, param_tols, cost_tols, max_epochs, predict)
-            for (m, init), r in zip(pairs, results, strict=True)]
+    notes: list[str | None] = [None] * len(trials)
+    for i, (trial, r) in enumerate(zip(trials, results, strict=True)):
+        if pairs[i][0].prediction == "exact" and trial.epochs < max_epochs \
+                and r.status == "max_epochs":
+            notes[i] = (f"stopped at epoch {trial.epochs:,}: theory says the remaining targets "
+                        f"are not reached by the cap")
+    _probe_then_run(problem, trials, results, notes, max_epochs)
+    tols = _Tols(param_tols, cost_tols, engine_cost_tols, den)
+    return [_run(problem, m, init, r, pred, tols, t.epochs, note)
+            for (m, init), r, pred, t, note in zip(pairs, results, preds, trials, notes,
+                                                   strict=True)]
+
+
+def _probe_then_run(problem: Problem, trials: list[E.Trial], results: list[E.Result],
+                    notes: list[str | None], max_epochs: int) -> None:
+    """Re-run to the cap the probed trials (those with ``epochs == PROBE_EPOCHS`` below the
+    cap) whose measured rate could still meet every target by the cap; note the others."""
+    again = []
+    for i, (trial, r) in enumerate(zip(trials, results, strict=True)):
+        if trial.epochs != PROBE_EPOCHS or notes[i] is not None or r.status != "max_epochs":
+            continue
+        needed = _extrapolate(problem, r, trial.settings.tol_param)
+        if needed is not None and r.epochs_run + needed <= max_epochs:
+            again.append(i)
+        else:
+            notes[i] = (f"stopped at epoch {r.epochs_run:,}: at the rate measured over its "
+                        "second half it would need "
+                        + ("forever" if needed is None else T.beyond_text(r.epochs_run + needed)))
+    for i, r in zip(again, E.run(problem, [replace(trials[i], epochs=max_epochs)
+                                           for i in again]), strict=True):
+        results[i], trials[i] = r, replace(trials[i], epochs=max_epochs)
+
+
+def _extrapolate(problem: Problem, r: E.Result, tol: float) -> float | None:
+    """Epochs still needed to reach ‖θ − θ*‖ ≤ tol at the linear rate the run showed between
+    the middle and the end of its history; None when it made no progress."""
+    dist = np.linalg.norm(r.history_theta - problem.ols_theta, axis=1)
+    n = r.history_epoch
+    mid = int(np.searchsorted(n, n[-1] // 2))
+    with np.errstate(all="ignore"):
+        rate = (np.log(dist[-1]) - np.log(dist[mid])) / max(int(n[-1] - n[mid]), 1)
+        if not rate < 0.0 or not np.isfinite(rate):
+            return None
+        return float(max(0.0, (np.log(tol) - np.log(dist[-1])) / rate))
+
+
+def _budget(method: Method, pred: tuple[dict, dict], max_epochs: int) -> int:
+    """The cap, or — when an exact prediction says some target is out of reach — a little
+    more than the last target theory predicts (at least 1,000 epochs, for the path)."""
+    if method.prediction != "exact":
+        return min(max_epochs, PROBE_EPOCHS)
+    values = [*pred[0].values(), *pred[1].values()]
+    if all(v.epochs is not None for v in values):
+        return max_epochs
+    last = max((v.epochs for v in values if v.epochs is not None), default=0)
+    return int(min(max_epochs, max(1000, last + last // 100 + 100)))
+
+
+@dataclass(frozen=True)
+class _Tols:
+    param: tuple[float, ...]
+    cost: tuple[float, ...]
+    engine_cost: tuple[float, ...]  # the cost tols as the engine reads them (× its own J*)
+    den: float  # what a cost gap is divided by: J*, or 1 when it is read as absolute
 
 
 def _run(problem: Problem, method: Method, init: tuple[float, ...], r: E.Result,
-         param_tols: tuple[float, ...], cost_tols: tuple[float, ...], max_epochs: int,
-         predict: bool) -> Run:
-    if predict:
-        pred_p, pred_c = T.predicted_epochs(problem, method.settings, method.lr, init,
-                                            param_tols, cost_tols, max_epochs)
-    else:
-        pred_p, pred_c = dict.fromkeys(param_tols), dict.fromkeys(cost_tols)
-    targets = [Target("param", t, r.first_param_epoch[t], pred_p[t]) for t in param_tols]
-    targets += [Target("cost", t, r.first_cost_epoch[t], pred_c[t]) for t in cost_tols]
+         pred: tuple[dict, dict], tols: _Tols, budget: int, note: str | None) -> Run:
+    pred_p, pred_c = pred
+    param_tols, cost_tols, engine_cost_tols, den = tols.param, tols.cost, tols.engine_cost, \
+        tols.den
+    targets = [Target("param", t, r.first_param_epoch[t], pred_p[t].epochs, pred_p[t].reason)
+               for t in param_tols]
+    targets += [Target("cost", t, r.first_cost_epoch[te], pred_c[t].epochs, pred_c[t].reason)
+                for t, te in zip(cost_tols, engine_cost_tols, strict=True)]
     j_star = problem.ols_cost(method.settings.cost)
     dist = np.linalg.norm(r.history_theta - problem.ols_theta, axis=1)
+    with np.errstate(all="ignore"):
+        history_gap = (r.history_cost - j_star) / den
     return Run(method, init, r.status, r.epochs_run, r.diverged_at, r.theta, r.dist_to_ols,
-               r.rel_cost_gap, targets, r.history_epoch, dist,
-               (r.history_cost - j_star) / rel_gap_denominator(problem, method.settings.cost))
+               r.cost_gap / den, targets, r.history_epoch, dist, history_gap, budget, note)
 
 
 def final_state(problem: Problem, lr: float, epochs: int, init: Sequence[float],

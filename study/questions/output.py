@@ -61,10 +61,21 @@ def to_json(a: Answer) -> dict:
             "rel_cost_gap": r.rel_cost_gap,
             "targets": [{"criterion": t.criterion, "tol": t.tol,
                          "measured_epochs": t.measured_epochs,
-                         "predicted_epochs": t.predicted_epochs, "ratio": _ratio(t)}
+                         "predicted_epochs": t.predicted_epochs,
+                         **({"predicted_reason": t.predicted_reason}
+                            if t.predicted_epochs is None and t.predicted_reason else {}),
+                         "ratio": _ratio(t)}
                         for t in r.targets],
+            "budget": r.budget, **({"note": r.note} if r.note else {}),
         })
+    reasons = {f"{k}_reason": "not finite in double precision"
+               for k, v in (("lam_min", a.lam_min), ("lam_max", a.lam_max),
+                            ("condition_number", a.condition_number), ("lr_max", a.lr_max))
+               if not np.isfinite(v)}
+    if a.lam_min == 0.0:
+        reasons["lam_min_reason"] = "underflows to 0 in double precision (the data's scale)"
     return _clean({
+        "gap": a.gap_mode, **reasons,
         "data": a.source, "n": a.n, "cost": a.cost, "lam_min": a.lam_min, "lam_max": a.lam_max,
         "condition_number": a.condition_number, "lr_max": a.lr_max,
         "ols": {**_params(a.param_names, a.ols_theta), "cost": a.ols_cost},
@@ -85,6 +96,19 @@ def short_name(method: Method, gd: str = "gd") -> str:
     return f"{gd} lr {method.lr:g}" if method.name == "gd" else SHORT_NAMES[method.name]
 
 
+def fnum(value: float, spec: str = ".6g") -> str:
+    """A float for the text: formatted by ``spec``, or words where it is not finite."""
+    if value is None or not np.isfinite(value):
+        return "(beyond double precision)"
+    return format(float(value), spec)
+
+
+def gap_text(a: Answer | str) -> str:
+    """How the cost gap is read: (J − J*)/J*, or J − J* when J* is at rounding level."""
+    mode = a if isinstance(a, str) else a.gap_mode
+    return "(J − J*)/J*" if mode == "relative" else "J − J*"
+
+
 def epochs_text(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
@@ -97,32 +121,40 @@ def _table(a: Answer) -> list[str]:
     targets = [("param", t) for t in a.param_tols] + [("cost", t) for t in a.cost_tols]
     w, left = 10, 34
     lines = [" " * left + "‖θ − θ*‖ ≤".center(w * len(a.param_tols))
-             + "(J − J*)/J* ≤".center(w * len(a.cost_tols)) + f"{'stopped':>12}",
+             + f"{gap_text(a)} ≤".center(w * len(a.cost_tols)) + f"{'stopped':>12}",
              f"{'start':<10}{'method':<14}{'':<10}" + "".join(f"{t:>{w}g}" for _, t in targets)
              + f"{'at epoch':>12}"]
     for start in a.starts:
-        first = True
-        for r in (r for r in a.runs if r.init == start):
-            name = short_name(r.method)
-            stop = (f"diverged {r.diverged_at:,}" if r.status == "diverged" else
-                    "cap" if r.status == "max_epochs" else f"{r.epochs_run:,}")
-            cells = [r.target(k, t) for k, t in targets]
-            lines.append(f"{start_text(start) if first else '':<10}{name:<14}{'measured':<10}"
-                         + "".join(f"{epochs_text(c.measured_epochs):>{w}}" for c in cells)
-                         + f"{stop:>12}")
-            first = False
-            if r.status == "diverged" and r.method.lr >= a.lr_max:
-                lines.append(" " * 24 + f"{'predicted':<10}diverges: lr ≥ lr_max")
-                continue
-            if r.method.prediction == "none":
-                continue
-            label = "bound ≤" if r.method.prediction == "upper bound" else "predicted"
-            lines.append(" " * 24 + f"{label:<10}"
-                         + "".join(f"{epochs_text(c.predicted_epochs):>{w}}" for c in cells))
-            if r.method.prediction == "exact":
-                ratios = [_ratio(c) for c in cells]
-                lines.append(" " * 24 + f"{'ratio':<10}" + "".join(
-                    f"{'—' if q is None else f'{q:.4f}':>{w}}" for q in ratios))
+        for i, r in enumerate(r for r in a.runs if r.init == start):
+            lines += _run_rows(a, r, start_text(start) if i == 0 else "", targets)
+    return lines
+
+
+def _run_rows(a: Answer, r, head: str, targets: list) -> list[str]:
+    """A run's rows of the table: measured, predicted (or bound) and ratio, then in words why
+    a prediction is missing and why the run stopped before the cap."""
+    w = 10
+    stop = (f"diverged {r.diverged_at:,}" if r.status == "diverged" else
+            f"{r.epochs_run:,}" if r.status != "max_epochs" or r.note else "cap")
+    cells = [r.target(k, t) for k, t in targets]
+    lines = [f"{head:<10}{short_name(r.method):<14}{'measured':<10}"
+             + "".join(f"{epochs_text(c.measured_epochs):>{w}}" for c in cells) + f"{stop:>12}"]
+    if r.status == "diverged" and r.method.lr >= a.lr_max:
+        return [*lines, " " * 24 + f"{'predicted':<10}diverges: lr ≥ lr_max"]
+    if r.method.prediction != "none":
+        label = "bound ≤" if r.method.prediction == "upper bound" else "predicted"
+        lines.append(" " * 24 + f"{label:<10}"
+                     + "".join(f"{epochs_text(c.predicted_epochs):>{w}}" for c in cells))
+        if r.method.prediction == "exact":
+            ratios = [_ratio(c) for c in cells]
+            lines.append(" " * 24 + f"{'ratio':<10}" + "".join(
+                f"{'—' if q is None else f'{q:.4f}':>{w}}" for q in ratios))
+        # one line per kind of reason (the epoch counts in parentheses differ per target)
+        reasons = dict.fromkeys(c.predicted_reason.split(" (")[0] for c in cells
+                                if c.predicted_epochs is None and c.predicted_reason)
+        lines += [" " * 24 + f"{'— =':<10}{why}" for why in reasons]
+    if r.note:
+        lines.append(" " * 24 + f"{'stopped':<10}{r.note}")
     return lines
 
 
@@ -135,16 +167,18 @@ def _legend(a: Answer) -> list[str]:
     out.append("  measured: first epoch reached by iterating the engine; predicted: theory's "
                "exact modal form;")
     out.append("  bound: Kantorovich upper bound (exact line search); backtracking has no "
-               "prediction. — = not reached by the cap.")
+               "prediction. — = not reached by the cap (or not predicted; the reason follows).")
     return out
 
 
 def _why(a: Answer) -> list[str]:
     w = a.why
     out = ["Why it takes so long",
-           f"  Hessian of J: λ_min = {a.lam_min:.6g}, λ_max = {a.lam_max:.6g}, condition number "
-           f"κ = λ_max/λ_min = {a.condition_number:,.0f}",
-           f"  lr_max = 2/λ_max = {a.lr_max:.6g}: any larger learning rate diverges",
+           f"  Hessian of J: λ_min = {fnum(a.lam_min)}, λ_max = {fnum(a.lam_max)}, condition "
+           f"number κ = λ_max/λ_min = "
+           + (fnum(a.condition_number, ",.0f") if a.condition_number < 1e9
+              else fnum(a.condition_number, ".3g")),
+           f"  lr_max = 2/λ_max = {fnum(a.lr_max)}: any larger learning rate diverges",
            f"  slow direction {w['slow_direction_text']}"]
     for tc in w["time_constants"]:
         if tc["epochs"] is None:
@@ -152,21 +186,29 @@ def _why(a: Answer) -> list[str]:
                        "grows")
         else:
             out.append(f"  at lr {tc['lr']:g} the slow direction shrinks by (1 − lr·λ_min) per "
-                       f"epoch: time constant 1/(lr·λ_min) = {tc['epochs']:,.0f} epochs per "
+                       f"epoch: time constant 1/(lr·λ_min) = {_count(tc['epochs'])} epochs per "
                        "factor e")
     comps = ", ".join(f"{start_text(s['init'])}: {abs(s['slow_component']):.3g}"
                       for s in w["starts"])
     out.append(f"  each start's distance along the slow direction sets the time: {comps}")
     ex = w.get("example")
-    out.append(f"  cost-close is not parameters-close: (J − J*)/J* ≤ {w['cost_tol']:g} still "
-               f"allows ‖θ − θ*‖ = {w['dist_allowed_at_cost_tol']:.3g} along the slow "
-               f"direction (½·λ_min·δ² = {w['cost_tol']:g}·J*)")
+    scale = "·J*" if a.gap_mode == "relative" else ""
+    out.append(f"  cost-close is not parameters-close: {gap_text(a)} ≤ {w['cost_tol']:g} still "
+               f"allows ‖θ − θ*‖ = {fnum(w['dist_allowed_at_cost_tol'], '.3g')} along the slow "
+               f"direction (½·λ_min·δ² = {w['cost_tol']:g}{scale})")
     if ex and ex["cost_epoch"] is not None:
-        out.append(f"  e.g. lr {ex['lr']:g} from {start_text(ex['init'])}: (J − J*)/J* ≤ "
+        out.append(f"  e.g. lr {ex['lr']:g} from {start_text(ex['init'])}: {gap_text(a)} ≤ "
                    f"{ex['cost_tol']:g} at epoch {epochs_text(ex['cost_epoch'])}, where "
-                   f"‖θ − θ*‖ is still {ex['dist_at_cost_epoch']:.3g}; ‖θ − θ*‖ ≤ "
+                   f"‖θ − θ*‖ is still {fnum(ex['dist_at_cost_epoch'], '.3g')}; ‖θ − θ*‖ ≤ "
                    f"{ex['param_tol']:g} only at epoch {epochs_text(ex['param_epoch'])}")
     return out
+
+
+def _count(epochs: float) -> str:
+    """An epoch count that may be astronomically large: 132,490 or 1.2e+20."""
+    if not np.isfinite(epochs):
+        return "(beyond double precision)"
+    return f"{epochs:,.0f}" if epochs < 1e9 else f"{epochs:.3g}"
 
 
 def _worst(method: dict, criterion: dict) -> str:
@@ -212,6 +254,13 @@ def line_search_verdicts(claim: dict) -> list[str]:
     return out
 
 
+def _ended(state: dict) -> str:
+    """'diverged at epoch 1 (last finite values): ' for a run that diverged, else ''."""
+    if state["status"] != "diverged":
+        return ""
+    return f"diverged at epoch {state['diverged_at']} (last finite values): "
+
+
 def _claims(a: Answer) -> list[str]:
     c = a.claims
     if not c:
@@ -219,14 +268,16 @@ def _claims(a: Answer) -> list[str]:
     t, s2, mil, st = c["text_lr"], c["text_2000"], c["million"], c["start"]
     verdict = "converges" if t["converges"] else (
         f"does NOT converge: lr_max = {t['lr_max']:.6g} < {t['lr']:g}; the steep direction "
-        f"grows ×{t['growth_per_epoch']:.3f} per epoch; diverged at epoch {t['diverged_at']}")
+        f"grows ×{fnum(t['growth_per_epoch'], '.4g')} per epoch; diverged at epoch "
+        f"{t['diverged_at']}")
     out = ["The article's claims, checked on this data",
            f"  lr {t['lr']:g} (the text's) from {start_text(t['init'])}: {verdict}",
            f"  {s2['epochs']:,} epochs at lr {s2['lr']:g} from {start_text(s2['init'])}: "
-           f"m = {s2['m']:.5f}, b = {s2['b']:.5f}, ‖θ − θ*‖ = {s2['dist_to_ols']:.4g}, "
-           f"(J − J*)/J* = {s2['rel_cost_gap']:.3g}",
+           f"{_ended(s2)}m = {s2['m']:.5f}, b = {s2['b']:.5f}, ‖θ − θ*‖ = "
+           f"{fnum(s2['dist_to_ols'], '.4g')}, {gap_text(a)} = {fnum(s2['rel_cost_gap'], '.3g')}",
            f"  {mil['epochs']:,} epochs at lr {mil['lr']:g} from {start_text(mil['init'])}: "
-           f"m = {mil['m']:.5f}, b = {mil['b']:.5f}, ‖θ − θ*‖ = {mil['dist_to_ols']:.3g}"]
+           f"{_ended(mil)}m = {mil['m']:.5f}, b = {mil['b']:.5f}, ‖θ − θ*‖ = "
+           f"{fnum(mil['dist_to_ols'], '.3g')}"]
     if st["all_converged"]:
         tols = sorted(st["epochs"][0]["param_epochs"], reverse=True)[-2:]
         times = "; ".join(" / ".join(epochs_text(e["param_epochs"][t]) for t in tols)
@@ -236,8 +287,8 @@ def _claims(a: Answer) -> list[str]:
                    f"minimum): from every start GD ends within {st['param_tol']:g} of the same "
                    f"θ*; it changes the time: ‖θ − θ*‖ ≤ {' / '.join(f'{t:g}' for t in tols)} "
                    f"after {times}")
-    out.append(f"  line search \"about 50 iterations instead of thousands\" (read as ≤ "
-               f"{c['line_search']['threshold_epochs']} epochs):")
+    out.append(f"  line search cuts the iterations \"from several thousand to around 50\" (read "
+               f"as ≤ {c['line_search']['threshold_epochs']} epochs):")
     out += [f"    {v}" for v in line_search_verdicts(c["line_search"])]
     return out
 
@@ -256,10 +307,12 @@ def _wrap(lines: list[str], width: int = 100) -> list[str]:
 def format_answer(a: Answer) -> str:
     """The command's plain-text output."""
     names = a.param_names
-    ols = ", ".join(f"{n}* = {v:.6g}" for n, v in zip(names, a.ols_theta, strict=True))
+    ols = ", ".join(f"{n}* = {fnum(v)}" for n, v in zip(names, a.ols_theta, strict=True))
     out = [f"How many epochs gradient descent needs on {a.source} ({a.n} points, cost "
            f"{a.cost})",
-           f"OLS optimum θ*: {ols}; J* = {a.ols_cost:.6g}", ""]
+           f"OLS optimum θ*: {ols}; J* = {fnum(a.ols_cost)}"
+           + ("" if a.gap_mode == "relative" else " (rounding level: cost gaps below are "
+              "absolute, J − J*, not relative to J*)"), ""]
     out += [*_wrap(_why(a)), ""]
     out.append(f"First epoch at which each target is reached (cap {a.max_epochs:,} epochs)")
     out += [*_table(a), *_legend(a), ""]
@@ -294,8 +347,9 @@ def figure_data(a: Answer) -> dict:
     ex = a.why.get("example")
     if ex and ex["cost_epoch"] is not None:
         note = {"epoch": ex["cost_epoch"], "rel_gap": ex["cost_tol"],
-                "text": f"GD lr {ex['lr']:g} from {start_text(ex['init'])}: (J − J*)/J* ≤ "
+                "text": f"GD lr {ex['lr']:g} from {start_text(ex['init'])}: {gap_text(a)} ≤ "
                         f"{ex['cost_tol']:g} at epoch {epochs_text(ex['cost_epoch'])},"
                         f"\nyet (m, b) is still {ex['dist_at_cost_epoch']:.2g} from θ* there"}
     return {"series": series, "param_tols": a.param_tols, "cost_tols": a.cost_tols,
+            "gap": a.gap_mode,
             "max_epochs": a.max_epochs, "source": a.source, "note": note}

@@ -7,8 +7,9 @@ ten seconds) and ``study reproduce --check`` compares the result with the commit
 (:func:`diff_summary`), so the page cannot drift from the code. Output is deterministic: no
 timings, no absolute paths, numbers rounded to the digits that carry the verdict.
 
-The entries live in :mod:`study.questions.claims_article` (A) and :mod:`study.questions.claims_tutorials` (B–E);
-this module lists them in page order, renders pages and compares them.
+The entries live in :mod:`study.questions.claims_article` (A) and
+:mod:`study.questions.claims_tutorials` (B–E); this module lists them in page order, renders
+pages and compares them.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ SECTIONS = (
             f"(`{ARTICLE_CSV}`).",
             (article.a1_published, article.a2_text_settings, article.a3_readers_2000,
              article.a4_why, article.a5_million, article.a6_start_2_8, article.a7_edge,
-             article.a8_convergence_tests, article.a9_start, article.a10_line_search)),
+             article.a8_convergence_tests, article.a9_start, article.a10_line_search,
+             article.a11_reader_minus1_2)),
     Section("B", "The sequential-update follow-up", "Mean squared error; m is updated first, "
             "then b's gradient is computed with the new m.",
             (tutorials.b1_sequential, tutorials.b2_slower)),

@@ -42,6 +42,8 @@ def fmt(value: Any, digits: int = 4) -> str:
     if isinstance(value, int | np.integer):
         return f"{int(value):,}"
     if isinstance(value, float | np.floating):
+        if not math.isfinite(float(value)):
+            return "(beyond double precision)"
         return f"{float(value):.{digits}g}"
     return str(value)
 
@@ -122,14 +124,20 @@ def _why_sentence(problem: Problem, part: pd.DataFrame, settings: Settings,
     text = (f"Even at lr {fmt(lr)} with {fmt(budget)} epochs from start "
             f"{start_text(init)}, theory says reaching ‖θ − θ*‖ ≤ {fmt(dist_tol)} takes "
             f"{needs(trial['predicted_epochs_to_dist_tol'])}: the slowest direction of the cost "
-            f"surface shrinks by a factor e only every "
-            f"{fmt(theory.time_constant(problem, settings, lr), 3)} epochs"
+            f"surface {_shrinks(theory.time_constant(problem, settings, lr))}"
             + (", because " + " and ".join(reasons) if reasons else "") + ".")
     if settings.optimizer != "line_search":
         best = epochs_needed(problem, settings, facts["best_lr"], init, dist_tol, budget)
         text += (f" Even the best constant lr, 2/(λ_min + λ_max) = {fmt(facts['best_lr'])}, "
                  f"needs {needs(best)} from that start.")
     return text
+
+
+def _shrinks(time_constant: float) -> str:
+    """How fast the slowest direction shrinks, in words even where it does not."""
+    if not math.isfinite(time_constant):
+        return "does not shrink at all in double precision (its factor per epoch rounds to 1)"
+    return f"shrinks by a factor e only every {fmt(time_constant, 3)} epochs"
 
 
 def _group_line(label: str, row: Mapping[str, Any]) -> str:

@@ -1,5 +1,6 @@
-"""study.core.data and study.core.datasets: CSV/DataFrame → Problem, every error's one-line message, and the
-project's data sets (deterministic, committed files equal to the generators' output)."""
+"""study.core.data and study.core.datasets: CSV/DataFrame → Problem, every error's one-line
+message, and the project's data sets (deterministic, committed files equal to the generators'
+output)."""
 
 from __future__ import annotations
 
@@ -267,3 +268,40 @@ def test_the_articles_data_is_not_copied_into_the_project(nedrich_csv):
     for path in ROOT.rglob("*.csv"):
         if ".git" not in path.parts:
             assert hashlib.sha256(path.read_bytes()).hexdigest() != shared, path
+
+
+# ── the constant-feature check is relative to the feature's own scale ─────────────────────
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-100, 1.0, 1e100, 1e150])
+def test_a_feature_with_real_spread_is_accepted_at_any_scale(tmp_path, scale):
+    x = scale * np.array([1.0, 1.5, 2.0, 2.5, 3.0])
+    text = "x,y\n" + "".join(f"{float(v)!r},{k}\n" for k, v in enumerate(x))
+    p = load_problem(_write(tmp_path, text))
+    # the slope against an independent reference: lstsq on x/scale, rescaled
+    slope = np.polyfit(x / scale, np.arange(5.0), 1)[0] / scale
+    assert p.ols_theta[0] == pytest.approx(slope, rel=1e-9)
+
+
+def test_a_large_offset_with_noise_at_rounding_level_is_constant(tmp_path):
+    base = 1e8
+    x = base + np.array([0, 1, -1, 2, 0]) * np.spacing(base)  # a few ulps apart
+    text = "x,y\n" + "".join(f"{float(v)!r},{k}\n" for k, v in enumerate(x))
+    with pytest.raises(DataError, match="zero variance"):
+        load_problem(_write(tmp_path, text))
+
+
+def test_a_large_offset_with_real_spread_is_not_constant(tmp_path):
+    x = 1e8 + 1e-3 * np.array([0.0, 1.0, -1.0, 2.0, 0.5])
+    text = "x,y\n" + "".join(f"{float(v)!r},{k}\n" for k, v in enumerate(x))
+    assert load_problem(_write(tmp_path, text)).n == 5
+
+
+def test_overflowing_data_is_one_error_and_no_warning(tmp_path):
+    import warnings
+
+    text = "x,y\n1e200,1e308\n-1e200,1e308\n3,1\n"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DataError, match="values too large"):
+            load_problem(_write(tmp_path, text))

@@ -30,7 +30,8 @@ def test_spectrum_and_edge_on_the_articles_data(nedrich):
 def test_closed_form_trajectory_matches_the_engine(nedrich):
     epochs = [0, 1, 10, 1000, 5000]
     want = T.trajectory(nedrich, E.Settings(), 1e-4, (-1.0, 0.0), epochs)
-    got = [E.run_one(nedrich, E.Trial(1e-4, n, (-1.0, 0.0))).theta for n in epochs]
+    got = [E.run_one(nedrich, E.Trial(1e-4, n, (-1.0, 0.0))).theta if n else (-1.0, 0.0)
+           for n in epochs]  # the engine runs at least one epoch
     np.testing.assert_allclose(got, want, rtol=1e-9)
     # and the closed form itself is θ* + (I − lr·H)ⁿ(θ₀ − θ*)
     H = (2.0 / nedrich.n) * design(nedrich).T @ design(nedrich)
@@ -123,3 +124,95 @@ def test_exact_line_search_bound_is_an_upper_bound(nedrich):
                                              tol_param=0.01)))
     assert r.first_param_epoch[0.01] <= pred_p[0.01]
     assert r.first_cost_epoch[1e-3] <= pred_c[1e-3]
+
+
+# ── any conditioning: against 60-digit arithmetic ───────────────────────────────────────────
+
+
+def _mp_spectrum(problem, cost_scale):
+    """Eigenvalues of H = 2s·AᵀA, A = [X 1], from the float data in 60-digit arithmetic."""
+    import mpmath as mp
+
+    with mp.workdps(60):
+        A = mp.matrix([[mp.mpf(float(v)) for v in row] + [mp.mpf(1)] for row in problem.X])
+        H = (A.T * A) * (2 * mp.mpf(cost_scale))
+        return sorted(mp.eigsy(H)[0])
+
+
+def _ill(offset, spread, n=20, d=1, seed=0):
+    rng = np.random.default_rng(seed)
+    X = offset + spread * rng.standard_normal((n, d))
+    y = X @ np.arange(1.0, d + 1) + rng.standard_normal(n)
+    return E.Problem(X, y)
+
+
+@pytest.mark.parametrize("offset, spread, d", [
+    (1e5, 1.0, 1),       # κ ≈ (x̄/σ)⁴ ≈ 1e20
+    (1e8, 1e-3, 1),      # the issue's case: exact λ_min ≈ 1e-22, κ ≈ 1e38
+    (0.0, 1.0, 3),       # well conditioned
+    (1e3, 1e-2, 2),      # κ ≈ 1e20 with two features
+])
+def test_spectrum_matches_60_digit_arithmetic_at_any_conditioning(offset, spread, d):
+    p = _ill(offset, spread, d=d)
+    want = [float(v) for v in _mp_spectrum(p, 1.0 / p.n)]
+    sp = T.spectrum(p)
+    np.testing.assert_allclose(sp.values, want, rtol=1e-6)
+    assert sp.lam_min > 0 and np.isfinite(sp.condition_number)
+    # the slow eigenvector really is one: H v ≈ λ_min v relative to λ_min, via the factor
+    G = T.factor(p)
+    v = sp.vectors[:, 0]
+    assert 2.0 / p.n * np.sum((G @ v) ** 2) == pytest.approx(sp.lam_min, rel=1e-6)
+
+
+def test_kappa_1e20_lam_min_to_1e6_relative():
+    p = _ill(1e5, 1.0)
+    want = _mp_spectrum(p, 1.0 / p.n)
+    kappa = float(want[-1] / want[0])
+    assert 1e19 < kappa < 1e21
+    assert T.spectrum(p).lam_min == pytest.approx(float(want[0]), rel=1e-6)
+
+
+def test_line_search_rate_that_rounds_to_one_is_kept_through_log1p():
+    import mpmath as mp
+
+    p = _ill(1e5, 1.0)
+    s = E.Settings(optimizer="line_search", line_search="exact")
+    kappa = T.spectrum(p, s).condition_number
+    assert ((kappa - 1.0) / (kappa + 1.0)) ** 2 == 1.0  # the naive rate is useless here
+    _, costs = T.predictions(p, s, 1.0, (0.0, 0.0), (0.1,), (1e-2,), 10**6)
+    with mp.workdps(60):
+        k = mp.mpf(kappa)
+        log_rate = 2 * mp.log((k - 1) / (k + 1))
+        gap0 = mp.mpf(T.gap(p, s, (0.0, 0.0)))
+        target = mp.mpf(1e-2) * mp.mpf(T.gap_denominator(p)[0])
+        want = mp.ceil(mp.log(target / gap0) / log_rate)
+    assert costs[1e-2].epochs is None
+    assert costs[1e-2].estimate == pytest.approx(float(want), rel=1e-9)
+    assert "not reachable in double precision" in costs[1e-2].reason
+
+
+def test_plain_gd_epochs_far_beyond_the_cap_match_60_digit_arithmetic():
+    """First epoch with ‖θ_n − θ*‖ ≤ t from Σ c_i²(1 − lr·λ_i)²ⁿ, solved in 60 digits."""
+    import mpmath as mp
+
+    p = _ill(3e3, 1.0)  # κ ≈ 1e14: the slow factor 1 − lr·λ_min is about 1 − 1e-14
+    lr = 0.5 * T.lr_max(p)
+    init = (0.0, 0.0)
+    params, _ = T.predictions(p, E.Settings(), lr, init, (1e-3,), (), 10**6)
+    sp = T.spectrum(p)
+    c = sp.vectors.T @ (np.array(init) - p.ols_theta)
+    with mp.workdps(60):
+        lam = [mp.mpf(float(v)) for v in sp.values]
+        cc = [mp.mpf(float(v)) for v in c]
+
+        def dist2(n):
+            return sum(ci ** 2 * (1 - mp.mpf(lr) * li) ** (2 * n)
+                       for ci, li in zip(cc, lam, strict=True))
+
+        lo, hi = mp.mpf(0), mp.mpf(10) ** 30
+        while hi - lo > 1:
+            mid = mp.floor((lo + hi) / 2)
+            lo, hi = (lo, mid) if dist2(mid) <= mp.mpf(1e-3) ** 2 else (mid, hi)
+    assert params[1e-3].epochs is None and params[1e-3].estimate > 10**6
+    assert params[1e-3].estimate == pytest.approx(float(hi), rel=1e-6)
+    assert params[1e-3].reason.startswith("more than 10^")

@@ -4,6 +4,7 @@ article's claims, and the command's outputs (text, JSON, figure) as data."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -306,3 +307,58 @@ def test_the_figure_notes_where_the_cost_is_close_but_the_line_is_not(answer):
     first = next(r for r in answer.runs if r.method.name == "gd" and r.init == (0.0, 0.0))
     assert note["epoch"] == first.target("cost", 1e-4).measured_epochs
     assert "0.54 from θ*" in note["text"]
+
+
+# ── at the extremes ─────────────────────────────────────────────────────────────────────────
+
+
+def _csv(path: Path, X: np.ndarray, y: np.ndarray) -> Path:
+    path.write_text("".join(",".join(repr(float(v)) for v in (*x, t)) + "\n"
+                            for x, t in zip(X, y, strict=True)))
+    return path
+
+
+def _strict(text: str) -> dict:
+    def refuse(token):
+        raise AssertionError(f"non-strict JSON constant {token}")
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("d", [1, 6])
+def test_iterations_at_kappa_1e20_is_quick_strict_and_says_why(tmp_path, capsys, d):
+    import time
+
+    rng = np.random.default_rng(1)
+    offset = 1e5 if d == 1 else np.array([0, 0, 0, 1e4, 0, 0])
+    X = offset + rng.standard_normal((16, d)) * (1.0 if d == 1 else
+                                                  np.array([1e-6, 1, 1e3, 1, 1, 1e4]))
+    y = X @ rng.standard_normal(d) + rng.standard_normal(16)
+    path = _csv(tmp_path / "ill.csv", X, y)
+    start = time.perf_counter()
+    assert main(["iterations", "--data", str(path), "--json"]) == 0
+    elapsed = time.perf_counter() - start
+    out = _strict(capsys.readouterr().out)
+    A = np.column_stack([X, np.ones(16)])
+    kappa = np.linalg.cond(A) ** 2  # lstsq-grade reference, good to a few digits here
+    assert out["condition_number"] == pytest.approx(kappa, rel=1e-2)
+    assert out["condition_number"] > 1e19
+    assert elapsed < 20.0  # 10 s idle; the cap is never spent on what theory rules out
+    gd = [r for r in out["runs"] if r["method"] == "best_lr"]
+    assert gd and all(r["epochs_run"] < out["max_epochs"] for r in gd)
+    reasons = {t.get("predicted_reason") for r in gd for t in r["targets"]
+               if t["predicted_epochs"] is None}
+    assert any("not reachable in double precision" in (why or "") for why in reasons)
+    assert main(["iterations", "--data", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert not re.search(r"\b(inf|nan)\b", text, re.IGNORECASE)
+
+
+def test_a_rounding_level_j_star_gives_absolute_gaps(tmp_path, capsys):
+    x = np.linspace(0.0, 1.0, 12)
+    y = 3.0 * x + 1.0 + 1e-15 * np.sin(7 * x)  # an exact line up to rounding
+    path = _csv(tmp_path / "line.csv", x[:, None], y)
+    out = run_json(capsys, "--data", str(path), "--max-epochs", "20000", "--start", "0,0")
+    assert out["gap"] == "absolute"
+    assert main(["fit", "--data", str(path), "--lr", "0.1", "--epochs", "100"]) == 0
+    text = capsys.readouterr().out
+    assert "absolute" in text and "% of J*" not in text

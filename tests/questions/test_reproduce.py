@@ -4,6 +4,8 @@ what it says, and its entries agree with hand-written loops and closed forms."""
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +92,44 @@ def test_constant_factor_only_rescales_the_learning_rate():
                                                                         tol_param=1e-10)))
         np.testing.assert_allclose(r.theta, np.linalg.lstsq(
             np.column_stack([p.X[:, 0], np.ones(p.n)]), p.y, rcond=None)[0], atol=1e-9)
+
+
+# ── the seeds as written ────────────────────────────────────────────────────────────────────
+
+SEEDS_QUOTES = Path(os.environ.get("STUDY_SEEDS_QUOTES",
+                                   ROOT.parent / "shared" / "SEEDS-QUOTES.md"))
+
+
+def test_every_quotation_on_the_page_is_verbatim_from_the_seeds():
+    if not SEEDS_QUOTES.is_file():
+        pytest.skip(f"no {SEEDS_QUOTES}")
+    quotes = " ".join(SEEDS_QUOTES.read_text().split())
+    page = (ROOT / R.PAGE).read_text()
+    quoted = re.findall(r'"([^"]+)"', page)
+    assert quoted
+    assert [q for q in quoted if " ".join(q.split()) not in quotes] == []
+
+
+def test_tutorial_c_runs_its_codes_update():
+    """The notebook's update 2·(yg − Y)·X[:, k] averaged over the points, written out here,
+    is the engine's mse gradient step."""
+    p = load_problem(ROOT / "data" / "tutorial_c.csv")
+    x, y = [float(v) for v in p.X[:, 0]], [float(v) for v in p.y]
+    m, b = C_START
+    for _ in range(1000):
+        yg = [m * xi + b for xi in x]
+        gm = sum(2 * (g - yi) * xi for g, yi, xi in zip(yg, y, x, strict=True)) / len(x)
+        gb = sum(2 * (g - yi) for g, yi in zip(yg, y, strict=True)) / len(x)
+        m, b = m - 0.01 * gm, b - 0.01 * gb
+    r = E.run_one(p, E.Trial(0.01, 1000, C_START, E.Settings(cost="mse")))
+    assert (r.theta[0], r.theta[1]) == pytest.approx((m, b), rel=1e-12)
+
+
+def test_the_minus_1_2_report_is_judged_from_what_that_start_gives(nedrich):
+    points = np.column_stack([nedrich.X[:, 0], nedrich.y])
+    _, b, _ = article_loop(points, -1.0, 2.0, 1e-4, 2000)
+    assert abs(b - 0.0607) > 1.0  # from (−1, 2) b stays near 2: not the reported numbers
+    entry = next(e for _, es in R.build(article_csv=nedrich.source) for e in es
+                 if e.id == "A11")
+    assert entry.verdict.startswith("does not hold")
+    assert f"b = {b:.4f}" in entry.output[0]
