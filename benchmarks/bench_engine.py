@@ -94,9 +94,9 @@ def main() -> None:
           f"  (per-point loop would take {per_epoch_loop * 1e6:,.0f} s: "
           f"{per_epoch_loop * 1e6 / t:,.0f}×)")
 
-    with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as every:
-        for label, cache, rules in [("plain GD", one, "gd"), ("every rule", every, "all"),
-                                    ("cached, plain GD", one, "gd"),
+    with tempfile.TemporaryDirectory() as gd, tempfile.TemporaryDirectory() as every:
+        for label, cache, rules in [("plain GD", gd, "gd"), ("every rule", every, "all"),
+                                    ("cached, plain GD", gd, "gd"),
                                     ("cached, every rule", every, "all")]:
             print(f"first call in a fresh process, {label + ':':19s} {fresh(cache, rules):6.2f} s"
                   "  (import + compile, or load from the cache)")
