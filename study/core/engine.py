@@ -253,23 +253,9 @@ def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.n
     cost0 = j_star + gap0
     limit = settings.divergence_factor / (1.0 - beta) ** 2 * cost0
     gap_limit = np.where(cost0 > 0, limit - j_star, np.inf)
-    ck = np.full((n_trials, settings.history_points - 1), -1, dtype=np.int64)
-    for e in np.unique(epochs):
-        sched = checkpoints(int(e), settings.history_points, settings.history_dense)
-        ck[epochs == e, : sched.size] = sched
     ptol = np.array(sorted(settings.param_tols, reverse=True), dtype=np.float64)
     ctol = np.array(sorted(settings.cost_tols, reverse=True), dtype=np.float64)
-    n_hist = settings.history_points
-    out = K.Outputs(
-        checkpoints=ck, ptol2=ptol**2, ctol_abs=ctol * rel_den, record_path=settings.record_path,
-        theta=np.empty((n_trials, p)), gap=np.empty(n_trials),
-        status=np.empty(n_trials, np.int64), epochs=np.empty(n_trials, np.int64),
-        diverged=np.empty(n_trials, np.int64), grad=np.empty(n_trials),
-        first_param=np.full((n_trials, ptol.size), -1, np.int64),
-        first_cost=np.full((n_trials, ctol.size), -1, np.int64),
-        hist_n=np.empty(n_trials, np.int64), hist_epoch=np.empty((n_trials, n_hist), np.int64),
-        hist_cost=np.empty((n_trials, n_hist)),
-        hist_theta=np.empty((n_trials, n_hist if settings.record_path else 1, p)))
+    out = _outputs(settings, epochs, ptol, ctol * rel_den, p)
     stop = K.Stopping(
         gap_limit=gap_limit,
         tol_cost_change=-1.0 if settings.tol_cost_change is None else settings.tol_cost_change,
@@ -286,6 +272,26 @@ def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.n
         K.run_trials(params, K.Trials(epochs, z0, seeds), quad, stop, out)
     return [_result(out, k, settings, ptol, ctol, theta_star, j_star, rel_den)
             for k in range(n_trials)]
+
+
+def _outputs(settings: Settings, epochs: np.ndarray, ptol: np.ndarray, ctol_abs: np.ndarray,
+             p: int) -> K.Outputs:
+    """What the kernels record (checkpoints, tolerances) and empty buffers for it."""
+    n_trials, n_hist = epochs.size, settings.history_points
+    ck = np.full((n_trials, n_hist - 1), -1, dtype=np.int64)
+    for e in np.unique(epochs):
+        sched = checkpoints(int(e), n_hist, settings.history_dense)
+        ck[epochs == e, : sched.size] = sched
+    return K.Outputs(
+        checkpoints=ck, ptol2=ptol**2, ctol_abs=ctol_abs, record_path=settings.record_path,
+        theta=np.empty((n_trials, p)), gap=np.empty(n_trials),
+        status=np.empty(n_trials, np.int64), epochs=np.empty(n_trials, np.int64),
+        diverged=np.empty(n_trials, np.int64), grad=np.empty(n_trials),
+        first_param=np.full((n_trials, ptol.size), -1, np.int64),
+        first_cost=np.full((n_trials, ctol_abs.size), -1, np.int64),
+        hist_n=np.empty(n_trials, np.int64), hist_epoch=np.empty((n_trials, n_hist), np.int64),
+        hist_cost=np.empty((n_trials, n_hist)),
+        hist_theta=np.empty((n_trials, n_hist if settings.record_path else 1, p)))
 
 
 def rule_name(settings: Settings) -> tuple[str, str]:

@@ -21,15 +21,21 @@ state z = δ (or (δ, v) with momentum), iterated with the per-trial M built by
 :func:`study.core.engine.iteration_matrices`; one feature without momentum has a scalar hot loop.
 Line search and minibatch SGD are not linear in δ: their epochs apply the rules directly.
 
-To add a rule: write its function and its parameter tuple here (the tuple's type picks the
-function when :func:`run_trials` compiles, so each rule gets its own loop and no epoch pays for a
-dispatch), add its row to :data:`RULES` (the engine fills the tuple's fields by name from the
-settings), and its row to the engine's reference-loop test table.
+To add a rule: write its function (``@njit(cache=True, inline="always")``, equation in the
+docstring) and its parameter tuple here (the tuple's type picks the function when
+:func:`run_trials` compiles, so each rule gets its own loop and no epoch pays for a dispatch),
+add its row to :data:`RULES` (the engine fills the tuple's fields by name from the settings),
+and its row to the rule table of ``tests/core/test_engine.py`` (reference loop, known optimum).
 
 **Kernel arguments.** :func:`run_trials` takes the rule's tuple and four structured arguments:
 :class:`Trials` (budgets, starts, seeds), :class:`Quadratic` (the problem),
 :class:`Stopping` (divergence limit and tolerances) and :class:`Outputs` (what to record and the
 buffers it goes to).
+
+Speed: the rules and the small helpers are inlined into the loops (``inline="always"``), and the
+recording helpers compile without numba's reference counting (``_nrt=False``): a field of a named
+tuple taken in compiled code is an array reference counted on every access, which costs more
+than the 2-parameter epoch itself.
 
 A trial's numbers never depend on the other trials of its batch: same operations, same order.
 Only numpy and numba are imported; compiled code is cached on disk across processes (named tuples
@@ -114,7 +120,7 @@ class Outputs(NamedTuple):
 # ---------------------------------------------------------------- the problem's quantities
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _gap(e, quad):
     """J − J* = s (δwᵀ Sxx δw + N δc²)."""
     x_mean, sxx = quad.x_mean, quad.sxx
@@ -130,7 +136,7 @@ def _gap(e, quad):
     return quad.s * (quad_form + quad.n * dc * dc)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _gradient(e, quad, out):
     """out = ∇J = 2s (Sxx δw + N x̄ δc, N δc)."""
     s, n, x_mean, sxx = quad.s, quad.n, quad.x_mean, quad.sxx
@@ -146,7 +152,7 @@ def _gradient(e, quad, out):
     out[d] = 2.0 * s * n * dc
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _grad_norm(e, quad, g):
     """‖∇J‖ (g: scratch)."""
     _gradient(e, quad, g)
@@ -156,7 +162,7 @@ def _grad_norm(e, quad, g):
     return np.sqrt(total)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _dist2(e, A):
     """‖A δ‖²: squared distance to θ* in original units."""
     p = e.shape[0]
@@ -178,7 +184,7 @@ class LinearMap(NamedTuple):
     M: np.ndarray  # (K, q, q)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def linear_map(rule, k, z, z_prev, gap, quad, scratch):
     """z ← M z: plain GD δ ← (I − lr·H) δ; sequential GD δ ← (I + lr·L)⁻¹(I − lr·(D + U)) δ;
     heavy ball (δ, v) ← [[G, B], [G − I, B]] (δ, v) (see engine.iteration_matrices)."""
@@ -199,7 +205,7 @@ class Minibatch(NamedTuple):
     sequential: bool  # coordinate by coordinate, each with the latest others
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def minibatch_sgd(rule, k, e, e_prev, gap, quad, scratch):
     """One pass over a fresh permutation in batches B:  θ ← θ − lr·(N/|B|)·2s Σ_{i∈B} x_i r_i,
     the unbiased estimate of the full gradient, with the residual r_i = δw·u_i + δc − ε_i
@@ -225,7 +231,7 @@ def minibatch_sgd(rule, k, e, e_prev, gap, quad, scratch):
         start = stop
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _batch_gradient(e, x_mean, U, v, batch, g):
     """g = Σ_{i∈B} (x_i, 1) r_i with r_i = δw·u_i + δc − ε_i."""
     d = x_mean.shape[0]
@@ -251,7 +257,7 @@ class Armijo(NamedTuple):
     shrink: float  # step factor per backtrack
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def armijo_line_search(rule, k, e, e_prev, gap, quad, scratch):
     """θ ← θ − t·g, t the first of lr, lr·shrink, lr·shrink², … with
     J(θ − t g) ≤ J(θ) − c·t·gᵀg (at most 200 backtracks)."""
@@ -271,7 +277,7 @@ class Exact(NamedTuple):
     """Exact line search has no parameters."""
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def exact_line_search(rule, k, e, e_prev, gap, quad, scratch):
     """θ ← θ − t·g with t = gᵀg / gᵀHg, the minimiser of the quadratic J along −g
     (t = 0 where the curvature vanishes)."""
@@ -281,7 +287,7 @@ def exact_line_search(rule, k, e, e_prev, gap, quad, scratch):
     _step_along(e, gg / curv if curv > 0.0 else 0.0, g)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _gradient_dot(e, quad, g):
     """g = ∇J(θ); returns gᵀg."""
     _gradient(e, quad, g)
@@ -291,7 +297,7 @@ def _gradient_dot(e, quad, g):
     return gg
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _step_along(e, t, g):
     """θ ← θ − t·g."""
     for j in range(e.shape[0]):
@@ -322,7 +328,7 @@ def _epoch(rule, k, z, z_prev, gap, quad, scratch):  # pragma: no cover - compil
     raise NotImplementedError("called from compiled code only")
 
 
-@overload(_epoch, jit_options={"cache": True})
+@overload(_epoch, jit_options={"cache": True}, inline="always")
 def _epoch_of_rule(rule, k, z, z_prev, gap, quad, scratch):
     step = _step_of(rule)
 
@@ -344,7 +350,7 @@ def _step_of(rule_type) -> Callable:
 # ---------------------------------------------------------------- recording
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _event(epoch, gap, dist2, book, quad, out):
     """Record first epochs under each tolerance and a checkpoint if one is due at ``epoch``.
     Returns the history row written, or −1 (the caller stores θ there when recording paths)."""
@@ -366,7 +372,7 @@ def _event(epoch, gap, dist2, book, quad, out):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _next(book, out):
     """Thresholds of the next event: (param tol², cost gap, checkpoint epoch)."""
     k = book[_IK]
@@ -376,7 +382,7 @@ def _next(book, out):
     return np_, nc, nk
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _observe(epoch, gap, dist2, e, book, quad, out):
     """:func:`_event` plus the θ of a recorded checkpoint; returns the next thresholds."""
     row = _event(epoch, gap, dist2, book, quad, out)
@@ -385,7 +391,7 @@ def _observe(epoch, gap, dist2, e, book, quad, out):
     return _next(book, out)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _store_theta(dest, e, quad):
     """dest = θ* + A δ."""
     p = e.shape[0]
@@ -429,13 +435,14 @@ def run_trials(rule, trials, quad, stop, out):
     results go into ``out``."""
     n_trials, q = trials.z0.shape
     p = quad.A.shape[0]
-    work = np.empty((4, q))  # z, z before the epoch, and the rules' scratch rows
+    # z and z before the epoch; the rules' scratch rows (contiguous, like every row here)
+    work = (np.empty((2, q)), np.empty((2, p)))
     book = np.zeros(5, np.int64)
     for k in range(n_trials):
         np.random.seed(trials.seeds[k])  # noqa: NPY002
         book[:] = 0
         book[_IK] = k
-        z = work[0]
+        z = work[0][0]
         z[:] = trials.z0[k]
         gap = _gap(z[:p], quad)
         dist2 = _dist2(z[:p], quad.A)
@@ -444,7 +451,7 @@ def run_trials(rule, trials, quad, stop, out):
             ending = (CONVERGED, -1, 0)
         else:
             ending, gap = _epochs(rule, trials.epochs[k], gap, work, book, quad, stop, out)
-        _finish(ending, gap, z[:p], work[2, :p], book, quad, out)
+        _finish(ending, gap, z[:p], work[1][0], book, quad, out)
 
 
 def _epochs(rule, n_epochs, gap, work, book, quad, stop, out):  # pragma: no cover - compiled only
@@ -458,7 +465,7 @@ def _epochs_of_rule(rule, n_epochs, gap, work, book, quad, stop, out):
     if getattr(rule, "instance_class", None) is LinearMap:
 
         def linear(rule, n_epochs, gap, work, book, quad, stop, out):
-            if work.shape[1] == 2:
+            if work[0].shape[1] == 2:
                 return _loop2(rule.M[book[_IK]], n_epochs, gap, work, book, quad, stop, out)
             return _loop(rule, n_epochs, gap, work, book, quad, stop, out)
 
@@ -485,10 +492,12 @@ def _loop2(M, n_epochs, gap, work, book, quad, stop, out):
     """The hot loop for one feature without momentum: the map z ← M z, the gap and the
     distance in scalars (same maths as :func:`_loop`)."""
     s, n, xm, sxx, A = quad.s, quad.n, quad.x_mean[0], quad.sxx[0, 0], quad.A
-    tol_param2, gap_limit = stop.tol_param2, stop.gap_limit[book[_IK]]
+    # the stopping rules as scalars: the loop below is a few nanoseconds per epoch
+    gap_limit, tol_change = stop.gap_limit[book[_IK]], stop.tol_cost_change
+    tol_param2, tol_grad = stop.tol_param2, stop.tol_grad
     m00, m01, m10, m11 = M[0, 0], M[0, 1], M[1, 0], M[1, 1]
     a00, a01, a10, a11 = A[0, 0], A[0, 1], A[1, 0], A[1, 1]
-    z = work[0]
+    z, z_prev = work[0][0], work[0][1]
     e0, e1 = z[0], z[1]
     nxt_p, nxt_c, nxt_k = _next(book, out)
     status, last = MAX_EPOCHS, 0
@@ -498,8 +507,8 @@ def _loop2(M, n_epochs, gap, work, book, quad, stop, out):
         dc = e0 * xm + e1
         gap = s * (sxx * e0 * e0 + n * dc * dc)
         if not (gap <= gap_limit):  # NaN-safe: NaN compares false
-            z[0], z[1], work[1, 0], work[1, 1] = e0, e1, p0, p1
-            return _diverged(epoch, gap, prev_gap, z, work[1])
+            z[0], z[1], z_prev[0], z_prev[1] = e0, e1, p0, p1
+            return _diverged(epoch, gap, prev_gap, z, z_prev)
         last = epoch
         o0 = a00 * e0 + a01 * e1
         o1 = a10 * e0 + a11 * e1
@@ -510,20 +519,20 @@ def _loop2(M, n_epochs, gap, work, book, quad, stop, out):
             if dist2 <= tol_param2:
                 status = CONVERGED
                 break
-        if _settled(gap, prev_gap, stop):
+        if tol_change >= 0.0 and abs(gap - prev_gap) <= tol_change:
             status = CONVERGED
             break
-        if stop.tol_grad >= 0.0:
+        if tol_grad >= 0.0:
             g0 = 2.0 * s * (sxx * e0 + n * xm * dc)
             g1 = 2.0 * s * n * dc
-            if np.sqrt(g0 * g0 + g1 * g1) <= stop.tol_grad:
+            if np.sqrt(g0 * g0 + g1 * g1) <= tol_grad:
                 status = CONVERGED
                 break
     z[0], z[1] = e0, e1
     return (status, -1, last), gap
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _settled(gap, prev_gap, stop):
     """The cost changed by at most ``tol_cost_change`` in the last epoch."""
     return stop.tol_cost_change >= 0.0 and abs(gap - prev_gap) <= stop.tol_cost_change
@@ -533,8 +542,9 @@ def _settled(gap, prev_gap, stop):
 def _loop(rule, n_epochs, gap, work, book, quad, stop, out):
     """The general epoch loop: any rule, any number of features, momentum state included."""
     p = quad.A.shape[0]
-    z, z_prev, scratch = work[0], work[1], work[2:, :p]
+    z, z_prev, scratch = work[0][0], work[0][1], work[1]
     k = book[_IK]
+    A, gap_limit, tol_param2, tol_grad = quad.A, stop.gap_limit[k], stop.tol_param2, stop.tol_grad
     nxt_p, nxt_c, nxt_k = _next(book, out)
     status, last = MAX_EPOCHS, 0
     for epoch in range(1, n_epochs + 1):
@@ -542,17 +552,17 @@ def _loop(rule, n_epochs, gap, work, book, quad, stop, out):
         z_prev[:] = z
         _epoch(rule, k, z, z_prev, gap, quad, scratch)
         gap = _gap(z[:p], quad)
-        if not (gap <= stop.gap_limit[k]):  # NaN-safe: NaN compares false
+        if not (gap <= gap_limit):  # NaN-safe: NaN compares false
             return _diverged(epoch, gap, prev_gap, z, z_prev)
         last = epoch
-        dist2 = _dist2(z[:p], quad.A)
-        if dist2 <= nxt_p or gap <= nxt_c or epoch == nxt_k or dist2 <= stop.tol_param2:
+        dist2 = _dist2(z[:p], A)
+        if dist2 <= nxt_p or gap <= nxt_c or epoch == nxt_k or dist2 <= tol_param2:
             nxt_p, nxt_c, nxt_k = _observe(epoch, gap, dist2, z[:p], book, quad, out)
-            if dist2 <= stop.tol_param2:
+            if dist2 <= tol_param2:
                 status = CONVERGED
                 break
         if _settled(gap, prev_gap, stop) or (
-                stop.tol_grad >= 0.0 and _grad_norm(z[:p], quad, scratch[0]) <= stop.tol_grad):
+                tol_grad >= 0.0 and _grad_norm(z[:p], quad, scratch[0]) <= tol_grad):
             status = CONVERGED
             break
     return (status, -1, last), gap
