@@ -123,7 +123,13 @@ class Outputs(NamedTuple):
 @njit(cache=True, inline="always")
 def _gap(e, quad):
     """J − J* = s (δwᵀ Sxx δw + N δc²)."""
-    x_mean, sxx = quad.x_mean, quad.sxx
+    return _gap_of(e, quad.s, quad.n, quad.x_mean, quad.sxx)
+
+
+@njit(cache=True, inline="always")
+def _gap_of(e, s, n, x_mean, sxx):
+    """:func:`_gap` with the arrays at hand (in loops: a named tuple's array is reference
+    counted each time it is taken)."""
     d = x_mean.shape[0]
     quad_form = 0.0
     dc = e[d]
@@ -133,7 +139,7 @@ def _gap(e, quad):
         for k in range(d):
             row += sxx[j, k] * e[k]
         quad_form += e[j] * row
-    return quad.s * (quad_form + quad.n * dc * dc)
+    return s * (quad_form + n * dc * dc)
 
 
 @njit(cache=True, inline="always")
@@ -262,14 +268,16 @@ def armijo_line_search(rule, k, e, e_prev, gap, quad, scratch):
     """θ ← θ − t·g, t the first of lr, lr·shrink, lr·shrink², … with
     J(θ − t g) ≤ J(θ) − c·t·gᵀg (at most 200 backtracks)."""
     g, trial = scratch[0], scratch[1]
+    s, n, x_mean, sxx = quad.s, quad.n, quad.x_mean, quad.sxx
+    c, shrink = rule.armijo, rule.shrink
     gg = _gradient_dot(e, quad, g)
     t = rule.lr[k]
     for _ in range(_MAX_BACKTRACKS):
         for j in range(e.shape[0]):
             trial[j] = e[j] - t * g[j]
-        if _gap(trial, quad) <= gap - rule.armijo * t * gg:
+        if _gap_of(trial, s, n, x_mean, sxx) <= gap - c * t * gg:
             break
-        t *= rule.shrink
+        t *= shrink
     _step_along(e, t, g)
 
 
