@@ -161,11 +161,7 @@ def _gradient(e, quad, out):
 @njit(cache=True, inline="always")
 def _grad_norm(e, quad, g):
     """‖∇J‖ (g: scratch)."""
-    _gradient(e, quad, g)
-    total = 0.0
-    for j in range(g.shape[0]):
-        total += g[j] * g[j]
-    return np.sqrt(total)
+    return np.sqrt(_gradient_dot(e, quad, g))
 
 
 @njit(cache=True, inline="always")
