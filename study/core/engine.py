@@ -13,7 +13,14 @@ A *trial* is a learning rate, an epoch budget and a start θ₀ = (m, b) (or (w�
 - ``minibatch`` SGD:          per epoch, one pass over a seeded random permutation in batches B,
                               θ ← θ − lr·(N/|B|)·2s Σ_{i∈B} x_i r_i
 
-Full-batch rules use the sufficient statistics only (O(d²) per epoch); see :mod:`study.core.kernels`.
+Full-batch rules use the sufficient statistics only (O(d²) per epoch); see
+:mod:`study.core.kernels`, whose registry ``RULES`` maps each rule's name (:func:`rule_name`:
+the optimizer, then the update or the line search) to its compiled epoch and the named tuple of
+its parameters. The engine fills that tuple's fields by name (``lr``, ``M`` from
+:func:`iteration_matrices`, ``batch_size``, ``sequential``, ``armijo``, ``shrink``), so a new
+rule needs no code here unless it needs a new field; its test is a row of the rule table in
+``tests/core/test_engine.py``.
+
 Divergence is a status: a run stops at the first epoch whose cost is non-finite or exceeds
 ``divergence_factor`` × the initial cost (× 1/(1−β)² for momentum, whose stable transients can
 grow that much), and reports that epoch with the last finite values.
@@ -25,9 +32,10 @@ the same order, so its result is bit-for-bit identical alone or among any number
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 
-__all__ = ["Result", "Settings", "Trial", "checkpoints", "replace", "run", "run_batch", "run_one"]
+__all__ = ["Result", "Settings", "Trial", "checkpoints", "rule_name", "run", "run_batch",
+           "run_one"]
 
 import numpy as np
 
@@ -241,47 +249,64 @@ def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.n
     cost0 = j_star + gap0
     limit = settings.divergence_factor / max((1.0 - beta) ** 2, 1e-32) * cost0
     gap_limit = np.where(cost0 > 0, limit - j_star, np.inf)
-    ck = np.full((n_trials, settings.history_points - 1), -1, dtype=np.int64)
-    for e in np.unique(epochs):
-        sched = checkpoints(int(e), settings.history_points, settings.history_dense)
-        ck[epochs == e, : sched.size] = sched
     ptol = np.array(sorted(settings.param_tols, reverse=True), dtype=np.float64)
     ctol = np.array(sorted(settings.cost_tols, reverse=True), dtype=np.float64)
-    H = settings.history_points
-    out = {
-        "theta": np.empty((n_trials, p)), "gap": np.empty(n_trials),
-        "status": np.empty(n_trials, np.int64), "epochs": np.empty(n_trials, np.int64),
-        "diverged": np.empty(n_trials, np.int64), "grad": np.empty(n_trials),
-        "first_param": np.full((n_trials, ptol.size), -1, np.int64),
-        "first_cost": np.full((n_trials, ctol.size), -1, np.int64),
-        "hist_n": np.empty(n_trials, np.int64), "hist_epoch": np.empty((n_trials, H), np.int64),
-        "hist_cost": np.empty((n_trials, H)),
-        "hist_theta": np.empty((n_trials, H if settings.record_path else 1, p)),
-    }
-    problem_args = (w.s, float(w.n), w.x_mean, w.sxx)
-    stop_args = (
-        -1.0 if settings.tol_cost_change is None else settings.tol_cost_change,
-        -1.0 if settings.tol_grad is None else settings.tol_grad,
-        -1.0 if settings.tol_param is None else settings.tol_param**2,
-        ptol**2, ctol * rel_den, settings.record_path,
-        out["theta"], out["gap"], out["status"], out["epochs"], out["diverged"], out["grad"],
-        out["first_param"], out["first_cost"], out["hist_n"], out["hist_epoch"],
-        out["hist_cost"], out["hist_theta"],
-    )
-    if OPTIMIZERS[settings.optimizer] == K.LINEAR_MAP:
-        M = iteration_matrices(w.hessian, lr, settings.update, beta)
-        z0 = np.zeros((n_trials, M.shape[1]))
+    out = _outputs(settings, epochs, ptol, ctol * rel_den, p)
+    stop = K.Stopping(
+        gap_limit=gap_limit,
+        tol_cost_change=-1.0 if settings.tol_cost_change is None else settings.tol_cost_change,
+        tol_grad=-1.0 if settings.tol_grad is None else settings.tol_grad,
+        tol_param2=-1.0 if settings.tol_param is None else settings.tol_param**2)
+    quad = K.Quadratic(w.s, float(w.n), w.x_mean, w.sxx, np.ascontiguousarray(w.U), w.residual,
+                       w.A, theta_star, j_star)
+    params = _rule_params(K.RULES[rule_name(settings)].params, settings, w, lr, beta)
+    z0 = e0
+    if "M" in params._fields:  # the linear rules' state: δ, or (δ, v) with momentum
+        z0 = np.zeros((n_trials, params.M.shape[1]))
         z0[:, :p] = e0
-    else:
-        M, z0 = np.empty((n_trials, 0, 0)), e0
     with np.errstate(all="ignore"):
-        K.run_trials(
-            OPTIMIZERS[settings.optimizer], M, lr, epochs, z0, seeds, ck, gap_limit,
-            *problem_args, np.ascontiguousarray(w.U), w.residual, w.A, theta_star, j_star,
-            UPDATES[settings.update], settings.batch_size, LINE_SEARCHES[settings.line_search],
-            settings.armijo, settings.shrink, *stop_args)
+        K.run_trials(params, K.Trials(epochs, z0, seeds), quad, stop, out)
     return [_result(out, k, settings, ptol, ctol, theta_star, j_star, rel_den)
             for k in range(n_trials)]
+
+
+def _outputs(settings: Settings, epochs: np.ndarray, ptol: np.ndarray, ctol_abs: np.ndarray,
+             p: int) -> K.Outputs:
+    """What the kernels record (checkpoints, tolerances) and empty buffers for it."""
+    n_trials, n_hist = epochs.size, settings.history_points
+    ck = np.full((n_trials, n_hist - 1), -1, dtype=np.int64)
+    for e in np.unique(epochs):
+        sched = checkpoints(int(e), n_hist, settings.history_dense)
+        ck[epochs == e, : sched.size] = sched
+    return K.Outputs(
+        checkpoints=ck, ptol2=ptol**2, ctol_abs=ctol_abs, record_path=settings.record_path,
+        theta=np.empty((n_trials, p)), gap=np.empty(n_trials),
+        status=np.empty(n_trials, np.int64), epochs=np.empty(n_trials, np.int64),
+        diverged=np.empty(n_trials, np.int64), grad=np.empty(n_trials),
+        first_param=np.full((n_trials, ptol.size), -1, np.int64),
+        first_cost=np.full((n_trials, ctol_abs.size), -1, np.int64),
+        hist_n=np.empty(n_trials, np.int64), hist_epoch=np.empty((n_trials, n_hist), np.int64),
+        hist_cost=np.empty((n_trials, n_hist)),
+        hist_theta=np.empty((n_trials, n_hist if settings.record_path else 1, p)))
+
+
+def rule_name(settings: Settings) -> tuple[str, str]:
+    """The update rule's key in the kernels' registry: (optimizer, line search) for line
+    search, (optimizer, update) otherwise."""
+    if settings.optimizer == "line_search":
+        return settings.optimizer, settings.line_search
+    return settings.optimizer, settings.update
+
+
+def _rule_params(params: type, settings: Settings, w: Working, lr: np.ndarray,
+                 beta: float) -> tuple:
+    """The rule's named tuple of parameters, its fields filled by name."""
+    fields: dict = {"lr": lr, "batch_size": settings.batch_size,
+                    "sequential": settings.update == "sequential", "armijo": settings.armijo,
+                    "shrink": settings.shrink}
+    if "M" in params._fields:
+        fields["M"] = iteration_matrices(w.hessian, lr, settings.update, beta)
+    return params(**{name: fields[name] for name in params._fields})
 
 
 def _sse_excess(w: Working, e: np.ndarray) -> float:
@@ -290,37 +315,33 @@ def _sse_excess(w: Working, e: np.ndarray) -> float:
     return float(e[:-1] @ w.sxx @ e[:-1] + w.n * dc * dc)
 
 
-def _result(out: dict, k: int, settings: Settings, ptol: np.ndarray, ctol: np.ndarray,
+def _result(out: K.Outputs, k: int, settings: Settings, ptol: np.ndarray, ctol: np.ndarray,
             theta_star: np.ndarray, j_star: float, rel_den: float) -> Result:
-    theta = out["theta"][k].copy()
-    nh = int(out["hist_n"][k])
+    theta = out.theta[k].copy()
+    nh = int(out.hist_n[k])
     delta = theta - theta_star
 
     def first(arr: np.ndarray, tols: np.ndarray, wanted: tuple[float, ...]) -> dict:
         by_tol = {float(t): (int(e) if e >= 0 else None) for t, e in zip(tols, arr, strict=True)}
         return {float(t): by_tol[float(t)] for t in wanted}
 
-    div = int(out["diverged"][k])
+    div = int(out.diverged[k])
     return Result(
         theta=theta,
-        cost=float(j_star + out["gap"][k]),
-        initial_cost=float(out["hist_cost"][k, 0]),
-        status=STATUSES[int(out["status"][k])],
-        epochs_run=int(out["epochs"][k]),
+        cost=float(j_star + out.gap[k]),
+        initial_cost=float(out.hist_cost[k, 0]),
+        status=STATUSES[int(out.status[k])],
+        epochs_run=int(out.epochs[k]),
         diverged_at=div if div >= 0 else None,
         dist_to_ols=float(np.linalg.norm(delta)),
         dist_per_param=np.abs(delta),
-        cost_gap=float(out["gap"][k]),
-        rel_cost_gap=float(out["gap"][k] / rel_den),
-        grad_norm=float(out["grad"][k]),
-        first_param_epoch=first(out["first_param"][k], ptol, settings.param_tols),
-        first_cost_epoch=first(out["first_cost"][k], ctol, settings.cost_tols),
-        history_epoch=out["hist_epoch"][k, :nh].copy(),
-        history_cost=out["hist_cost"][k, :nh].copy(),
-        history_theta=out["hist_theta"][k, :nh].copy() if settings.record_path else None,
+        cost_gap=float(out.gap[k]),
+        rel_cost_gap=float(out.gap[k] / rel_den),
+        grad_norm=float(out.grad[k]),
+        first_param_epoch=first(out.first_param[k], ptol, settings.param_tols),
+        first_cost_epoch=first(out.first_cost[k], ctol, settings.cost_tols),
+        history_epoch=out.hist_epoch[k, :nh].copy(),
+        history_cost=out.hist_cost[k, :nh].copy(),
+        history_theta=out.hist_theta[k, :nh].copy() if settings.record_path else None,
     )
 
-
-def with_settings(trial: Trial, **changes) -> Trial:
-    """A copy of ``trial`` with some settings changed."""
-    return replace(trial, settings=replace(trial.settings, **changes))

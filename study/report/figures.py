@@ -16,6 +16,7 @@ matplotlib.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -238,7 +239,7 @@ def contour_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec,
     distinct = part.drop_duplicates(inits).sort_values("start_distance")
     rows = distinct.iloc[_spread(len(distinct), 3)]
     starts = [tuple(map(float, r)) for r in rows[inits].to_numpy(float)]
-    runs = engine.run(problem, [engine.Trial(lr, epochs, s, engine.replace(
+    runs = engine.run(problem, [engine.Trial(lr, epochs, s, dataclasses.replace(
         settings, record_path=True)) for s in starts])
     paths = pd.concat([pd.DataFrame({"start": start_text(s), "epoch": r.history_epoch,
                                      "m": r.history_theta[:, 0], "b": r.history_theta[:, 1]})

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from study.core import engine as E
+from study.core import kernels as K
 from study.core.problem import Problem
 
 SCALE = {"mse": lambda n: 1.0 / n, "half_mse": lambda n: 0.5 / n, "sse": lambda n: 1.0}
@@ -42,8 +43,13 @@ def ref_loop(x, y, lr, epochs, theta0, *, cost="mse", update="simultaneous", bet
         if optimizer == "minibatch":
             perm = rng.permutation(n)
             for start in range(0, n, batch):
-                gm, gb = grads(m, b, perm[start:start + batch])
-                m, b = m - lr * gm, b - lr * gb
+                part = perm[start:start + batch]
+                if update == "sequential":  # m first, then b with the new m
+                    m -= lr * grads(m, b, part)[0]
+                    b -= lr * grads(m, b, part)[1]
+                else:
+                    gm, gb = grads(m, b, part)
+                    m, b = m - lr * gm, b - lr * gb
         elif optimizer == "line_search":
             gm, gb = grads(m, b, everyone)
             gg = gm * gm + gb * gb
@@ -88,43 +94,70 @@ def test_reproduces_the_articles_published_output(nedrich):
     assert r.status == "max_epochs" and r.epochs_run == 1000
 
 
-@pytest.mark.parametrize(
-    ("label", "settings", "lr", "ref"),
-    [
-        ("sequential", dict(update="sequential"), 0.01, dict(update="sequential")),
-        ("momentum", dict(optimizer="momentum", momentum=0.8), 0.005,
-         dict(beta=0.8)),
-        ("sequential momentum", dict(optimizer="momentum", momentum=0.5, update="sequential"),
-         0.005, dict(beta=0.5, update="sequential")),
-        ("minibatch", dict(optimizer="minibatch", batch_size=5, seed=9), 0.005,
-         dict(optimizer="minibatch", batch=5, seed=9)),
-        ("backtracking", dict(optimizer="line_search", line_search="backtracking"), 1.0,
-         dict(optimizer="line_search", line_search="backtracking")),
-        ("exact", dict(optimizer="line_search", line_search="exact"), 1.0,
-         dict(optimizer="line_search", line_search="exact")),
-        ("half_mse", dict(cost="half_mse"), 0.02, dict(cost="half_mse")),
-        ("sse", dict(cost="sse"), 0.001, dict(cost="sse")),
-    ],
-)
-def test_update_rules_match_reference_loops(small, label, settings, lr, ref):
-    x, y = small.X[:, 0], small.y
+# One row per update rule of the kernels' registry: its name, its settings, a learning rate for
+# the reference-loop test, and the reference loop's arguments.
+RULE_TABLE = [
+    (("gd", "simultaneous"), dict(), 0.01, dict()),
+    (("gd", "sequential"), dict(update="sequential"), 0.01, dict(update="sequential")),
+    (("momentum", "simultaneous"), dict(optimizer="momentum", momentum=0.8), 0.005,
+     dict(beta=0.8)),
+    (("momentum", "sequential"), dict(optimizer="momentum", momentum=0.5, update="sequential"),
+     0.005, dict(beta=0.5, update="sequential")),
+    (("minibatch", "simultaneous"), dict(optimizer="minibatch", batch_size=5, seed=9), 0.005,
+     dict(optimizer="minibatch", batch=5, seed=9)),
+    (("minibatch", "sequential"),
+     dict(optimizer="minibatch", batch_size=5, seed=9, update="sequential"), 0.005,
+     dict(optimizer="minibatch", batch=5, seed=9, update="sequential")),
+    (("line_search", "backtracking"), dict(optimizer="line_search", line_search="backtracking"),
+     1.0, dict(optimizer="line_search", line_search="backtracking")),
+    (("line_search", "exact"), dict(optimizer="line_search", line_search="exact"), 1.0,
+     dict(optimizer="line_search", line_search="exact")),
+]
+RULE_IDS = [", ".join(row[0]) for row in RULE_TABLE]
+
+
+def test_the_rule_table_has_a_row_per_registered_rule():
+    names = [row[0] for row in RULE_TABLE]
+    assert sorted(names) == sorted(K.RULES)
+    assert all(E.rule_name(E.Settings(**row[1])) == row[0] for row in RULE_TABLE)
+
+
+def _matches_reference_loop(problem, settings, lr, ref):
+    x, y = problem.X[:, 0], problem.y
     epochs = 40
     want = ref_loop(x, y, lr, epochs, (0.5, -1.0), **ref)
-    r = E.run_one(small, E.Trial(lr, epochs, (0.5, -1.0),
-                                 E.Settings(**settings, history_points=200, record_path=True)))
-    assert r.status == "max_epochs", label
+    r = E.run_one(problem, E.Trial(lr, epochs, (0.5, -1.0),
+                                   E.Settings(**settings, history_points=200, record_path=True)))
+    assert r.status == "max_epochs"
     np.testing.assert_allclose(r.history_theta, want[r.history_epoch], rtol=1e-9, atol=1e-12)
-    got_cost = small.cost(want[-1], settings.get("cost", "mse"))
+    got_cost = problem.cost(want[-1], settings.get("cost", "mse"))
     assert r.cost == pytest.approx(got_cost, rel=1e-9)
 
 
-VARIANTS = [
-    dict(),
-    dict(update="sequential"),
-    dict(optimizer="momentum", momentum=0.5),
-    dict(optimizer="minibatch", batch_size=40),  # one batch = full batch: reaches θ* exactly
-    dict(optimizer="line_search", line_search="backtracking"),
-    dict(optimizer="line_search", line_search="exact"),
+@pytest.mark.parametrize(("name", "settings", "lr", "ref"), RULE_TABLE, ids=RULE_IDS)
+def test_each_rule_matches_its_reference_loop(small, name, settings, lr, ref):
+    _matches_reference_loop(small, settings, lr, ref)
+
+
+@pytest.mark.parametrize(("name", "settings", "lr", "ref"), RULE_TABLE, ids=RULE_IDS)
+def test_each_rule_reaches_ols_on_a_well_conditioned_problem(well_conditioned, name, settings,
+                                                             lr, ref):
+    p = well_conditioned
+    want, *_ = np.linalg.lstsq(np.column_stack([p.X, np.ones(p.n)]), p.y, rcond=None)
+    if name[0] == "minibatch":  # one batch = full batch: reaches θ* exactly
+        settings = {**settings, "batch_size": p.n}
+    lr = 1.0 if name[0] == "line_search" else 0.2
+    r = E.run_one(p, E.Trial(lr, 5000, (3.0, -2.0), E.Settings(**settings, tol_param=1e-9)))
+    assert r.status == "converged"
+    np.testing.assert_allclose(r.theta, want, atol=1e-8)
+
+
+@pytest.mark.parametrize(("cost", "lr"), [("half_mse", 0.02), ("sse", 0.001)])
+def test_cost_conventions_match_reference_loops(small, cost, lr):
+    _matches_reference_loop(small, dict(cost=cost), lr, dict(cost=cost))
+
+
+OPTIONS = [
     dict(standardize=True),
     dict(standardize=True, update="sequential"),
     dict(cost="half_mse"),
@@ -132,13 +165,11 @@ VARIANTS = [
 ]
 
 
-@pytest.mark.parametrize("settings", VARIANTS, ids=lambda s: ",".join(map(str, s.values())) or "gd")
-def test_every_variant_reaches_ols_on_a_well_conditioned_problem(well_conditioned, settings):
+@pytest.mark.parametrize("settings", OPTIONS, ids=lambda s: ",".join(map(str, s.values())))
+def test_options_reach_ols_on_a_well_conditioned_problem(well_conditioned, settings):
     p = well_conditioned
     want, *_ = np.linalg.lstsq(np.column_stack([p.X, np.ones(p.n)]), p.y, rcond=None)
     lr = {"sse": 0.005}.get(settings.get("cost"), 0.2)
-    if settings.get("optimizer") == "line_search":
-        lr = 1.0
     r = E.run_one(p, E.Trial(lr, 5000, (3.0, -2.0), E.Settings(**settings, tol_param=1e-9)))
     assert r.status == "converged"
     np.testing.assert_allclose(r.theta, want, atol=1e-8)

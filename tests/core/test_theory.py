@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -120,8 +122,8 @@ def test_exact_line_search_bound_is_an_upper_bound(nedrich):
     s = E.Settings(optimizer="line_search", line_search="exact")
     pred_p, pred_c = T.predicted_epochs(nedrich, s, 1.0, (0.0, 0.0), (0.01,), (1e-3,), 10**9)
     r = E.run_one(nedrich, E.Trial(1.0, 10**7, (0.0, 0.0),
-                                   E.replace(s, param_tols=(0.01,), cost_tols=(1e-3,),
-                                             tol_param=0.01)))
+                                   dataclasses.replace(s, param_tols=(0.01,), cost_tols=(1e-3,),
+                                                       tol_param=0.01)))
     assert r.first_param_epoch[0.01] <= pred_p[0.01]
     assert r.first_cost_epoch[1e-3] <= pred_c[1e-3]
 
