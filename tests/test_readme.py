@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,11 +13,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("readme_examples",
-                                                  ROOT / "scripts" / "readme_examples.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """scripts/readme_examples.py as a module (scripts/ is not a package)."""
+    if "readme_examples" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("readme_examples",
+                                                      ROOT / "scripts" / "readme_examples.py")
+        sys.modules["readme_examples"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["readme_examples"])
+    return sys.modules["readme_examples"]
 
 
 def test_the_fit_and_iterations_examples_are_what_the_code_prints(nedrich_csv, capsys):
