@@ -136,9 +136,13 @@ def typed_momentum(problem: Problem, settings: E.Settings) -> tuple[float, float
     down to 4 digits; β is then the tuned value for that lr, (1 − √(lr·λ_min))², rounded up
     to the decimals that keep 1 − β within 1 %. Every mode then turns with modulus √β (a
     β rounded down would make the slow mode real and slower, as √ of the error)."""
-    lr = typed(T.tuned_momentum(problem, settings)[0], 4)
+    lr_tuned, beta_tuned = T.tuned_momentum(problem, settings)
+    lr = typed(lr_tuned, 4)
     lam_min = max(T.spectrum(problem, settings).lam_min, 0.0)
     exact = (1.0 - np.sqrt(lr * lam_min)) ** 2
+    if not np.isfinite(exact):  # no finite spectrum: theory's values as they are, β < 1
+        beta = min(beta_tuned, float(np.nextafter(1.0, 0.0)))
+        return lr, beta, repr(beta)
     decimals = int(np.clip(np.ceil(-np.log10(0.01 * max(1.0 - exact, 1e-300))), 2, 16))
     beta = float(Decimal(float(exact)).quantize(Decimal(1).scaleb(-decimals), ROUND_CEILING))
     if beta >= 1.0:  # 1 − β below the printed decimals: the largest float below 1

@@ -56,6 +56,7 @@ def to_json(a: Answer) -> dict:
             "init_b": r.init[-1],
             **({"beta": m.settings.momentum} if m.settings.optimizer == "momentum" else {}),
             "standardize": m.settings.standardize, "prediction": m.prediction,
+            "fit_flags": m.flags,  # what `study fit` needs (besides data, start, tol) to run it
             "status": r.status, "epochs_run": r.epochs_run, "diverged_at": r.diverged_at,
             "final": _params(a.param_names, r.theta), "dist_to_ols": r.dist_to_ols,
             "rel_cost_gap": r.rel_cost_gap,
