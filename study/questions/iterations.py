@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 
 import numpy as np
 
@@ -28,13 +29,15 @@ BACKTRACKING_STEP = 1.0  # initial step tried each epoch (the engine's armijo/sh
 
 @dataclass(frozen=True)
 class Method:
-    """A way to run GD: ``name`` (JSON), a human ``label``, its lr and settings."""
+    """A way to run GD: ``name`` (JSON), a human ``label``, its lr and settings, and the
+    ``study fit`` flags that run it (every number exactly the float that was run)."""
 
     name: str
     label: str
     lr: float
     settings: E.Settings
     prediction: str  # "exact" | "upper bound" | "none"
+    flags: str = ""
 
 
 @dataclass(frozen=True)
@@ -104,41 +107,91 @@ def rel_gap_denominator(problem: Problem, cost: str) -> float:
 
 
 def plain(lr: float, settings: E.Settings) -> Method:
-    return Method("gd", f"plain GD, lr {lr:.6g}", lr, settings, "exact")
+    return Method("gd", f"plain GD, lr {lr:.6g}", lr, settings, "exact", f"--lr {lr!r}")
+
+
+# ── values a reader can type back ───────────────────────────────────────────────────────────
+
+
+def typed(value: float, digits: int, rounding: str = ROUND_FLOOR) -> float:
+    """``value`` rounded (down by default) to ``digits`` significant digits: printed with
+    ``format(v, f".{digits}g")`` it reads back as exactly this float, so what the text shows
+    is what was run. Non-finite values are returned as they are."""
+    if not np.isfinite(value) or value == 0.0:
+        return float(value)
+    return float(Context(prec=digits, rounding=rounding).create_decimal(float(value)))
+
+
+def gap_digits(kappa: float) -> int:
+    """Significant digits that keep a rounded 2/(λ_min + λ_max) within 1 % of its distance
+    lr_max/(κ + 1) below lr_max (it sits a fraction 1/(κ + 1) below the edge)."""
+    if not np.isfinite(kappa):
+        return 17
+    return int(min(17, max(4, np.ceil(np.log10(kappa + 1.0)) + 3)))
+
+
+def typed_momentum(problem: Problem, settings: E.Settings) -> tuple[float, float, str]:
+    """Heavy ball as a reader can type it: (lr, β, β's text). The tuned lr
+    4/(√λ_max + √λ_min)² lies within about 1/κ of the edge 2(1 + β)/λ_max, so it is rounded
+    down to 4 digits; β is then the tuned value for that lr, (1 − √(lr·λ_min))², rounded up
+    to the decimals that keep 1 − β within 1 %. Every mode then turns with modulus √β (a
+    β rounded down would make the slow mode real and slower, as √ of the error)."""
+    lr_tuned, beta_tuned = T.tuned_momentum(problem, settings)
+    lr = typed(lr_tuned, 4)
+    lam_min = max(T.spectrum(problem, settings).lam_min, 0.0)
+    exact = (1.0 - np.sqrt(lr * lam_min)) ** 2
+    if not np.isfinite(exact):  # no finite spectrum: theory's values as they are, β < 1
+        beta = min(beta_tuned, float(np.nextafter(1.0, 0.0)))
+        return lr, beta, repr(beta)
+    decimals = int(np.clip(np.ceil(-np.log10(0.01 * max(1.0 - exact, 1e-300))), 2, 16))
+    beta = float(Decimal(float(exact)).quantize(Decimal(1).scaleb(-decimals), ROUND_CEILING))
+    if beta >= 1.0:  # 1 − β below the printed decimals: the largest float below 1
+        beta = float(np.nextafter(1.0, 0.0))
+        return lr, beta, repr(beta)
+    return lr, beta, f"{beta:.{decimals}f}"
 
 
 def cures(problem: Problem, settings: E.Settings) -> list[Method]:
-    """The cures of slow convergence, each with the lr theory picks for it:
+    """The cures of slow convergence, each with the lr theory picks for it, rounded so that
+    the printed values are the ones run (:func:`typed`):
 
     - ``largest_stable_lr``: 0.99·lr_max, lr_max = 2/λ_max (just under the edge);
-    - ``best_lr``: 2/(λ_min + λ_max), the constant lr with the best worst-case rate;
+    - ``best_lr``: 2/(λ_min + λ_max) = lr_max·κ/(κ + 1), the constant lr with the best
+      worst-case rate (κ − 1)/(κ + 1), a fraction 1/(κ + 1) below lr_max;
     - ``standardized``: GD on z-scored x at the standardized problem's own best lr;
-    - ``momentum``: heavy ball with (lr, β) = (4/(√λ_max + √λ_min)², ((√κ − 1)/(√κ + 1))²);
+    - ``momentum``: heavy ball with (lr, β) ≈ (4/(√λ_max + √λ_min)², ((√κ − 1)/(√κ + 1))²)
+      (:func:`typed_momentum`);
     - ``exact_line_search``: t = gᵀg / gᵀHg each epoch (no lr);
     - ``backtracking_line_search``: Armijo from the initial step 1 each epoch.
     """
     gd = replace(settings, optimizer="gd", standardize=False)
     std = replace(gd, standardize=True)
-    lr_m, beta = T.tuned_momentum(problem, gd)
-    beta = min(beta, float(np.nextafter(1.0, 0.0)))  # rounds to 1 once κ ≳ 1e32; β < 1
+    n_best = gap_digits(T.spectrum(problem, gd).condition_number)
+    n_std = gap_digits(T.spectrum(problem, std).condition_number)
+    lr_edge = typed(0.99 * T.lr_max(problem, gd), 4)
+    lr_best = typed(T.best_lr(problem, gd), n_best)
+    lr_std = typed(T.best_lr(problem, std), n_std)
+    lr_m, beta, beta_text = typed_momentum(problem, gd)
     ls = replace(gd, optimizer="line_search")
-    lr_edge, lr_best, lr_std = 0.99 * T.lr_max(problem, gd), T.best_lr(problem, gd), \
-        T.best_lr(problem, std)
+    step = f"{BACKTRACKING_STEP:g}"
     return [
-        Method("largest_stable_lr", f"largest stable lr 0.99·lr_max = {lr_edge:.4g}", lr_edge,
-               gd, "exact"),
-        Method("best_lr", f"best constant lr 2/(λmin+λmax) = {lr_best:.4g}", lr_best, gd,
-               "exact"),
-        Method("standardized", f"standardized x, its best lr {lr_std:.4g}", lr_std, std,
-               "exact"),
-        Method("momentum", f"momentum β = {beta:.4f}, lr {lr_m:.4g} (tuned)", lr_m,
-               replace(gd, optimizer="momentum", momentum=beta), "exact"),
+        Method("largest_stable_lr", f"largest stable lr ≈ 0.99·lr_max = {lr_edge:.4g}", lr_edge,
+               gd, "exact", f"--lr {lr_edge:.4g}"),
+        Method("best_lr", f"best constant lr 2/(λmin+λmax) = {lr_best:.{n_best}g}", lr_best,
+               gd, "exact", f"--lr {lr_best:.{n_best}g}"),
+        Method("standardized", f"standardized x, its best lr {lr_std:.{n_std}g}", lr_std, std,
+               "exact", f"--standardize --lr {lr_std:.{n_std}g}"),
+        Method("momentum", f"momentum β = {beta_text}, lr {lr_m:.4g} (tuned)", lr_m,
+               replace(gd, optimizer="momentum", momentum=beta), "exact",
+               f"--optimizer momentum --momentum {beta_text} --lr {lr_m:.4g}"),
         Method("exact_line_search", "exact line search t = gᵀg/gᵀHg", 1.0,
-               replace(ls, line_search="exact"), "upper bound"),
+               replace(ls, line_search="exact"), "upper bound",
+               "--optimizer line_search --line-search exact --lr 1"),
         Method("backtracking_line_search",
-               f"backtracking from step {BACKTRACKING_STEP:g}, Armijo {settings.armijo:g}, "
+               f"backtracking from step {step}, Armijo {settings.armijo:g}, "
                f"shrink {settings.shrink:g}", BACKTRACKING_STEP,
-               replace(ls, line_search="backtracking"), "none"),
+               replace(ls, line_search="backtracking"), "none",
+               f"--optimizer line_search --line-search backtracking --lr {step}"),
     ]
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from study.questions.explain import criterion_text
-from study.questions.iterations import Answer, Method, Target
+from study.questions.iterations import Answer, Method, Target, gap_digits
 
 # ── JSON ────────────────────────────────────────────────────────────────────────────────────
 
@@ -56,6 +56,7 @@ def to_json(a: Answer) -> dict:
             "init_b": r.init[-1],
             **({"beta": m.settings.momentum} if m.settings.optimizer == "momentum" else {}),
             "standardize": m.settings.standardize, "prediction": m.prediction,
+            "fit_flags": m.flags,  # what `study fit` needs (besides data, start, tol) to run it
             "status": r.status, "epochs_run": r.epochs_run, "diverged_at": r.diverged_at,
             "final": _params(a.param_names, r.theta), "dist_to_ols": r.dist_to_ols,
             "rel_cost_gap": r.rel_cost_gap,
@@ -93,7 +94,7 @@ SHORT_NAMES = {"largest_stable_lr": "0.99·lr_max", "best_lr": "best lr", "stand
 
 def short_name(method: Method, gd: str = "gd") -> str:
     """A method's name in the table and the legend: ``gd lr 0.0001`` for plain GD."""
-    return f"{gd} lr {method.lr:g}" if method.name == "gd" else SHORT_NAMES[method.name]
+    return f"{gd} lr {method.lr:.6g}" if method.name == "gd" else SHORT_NAMES[method.name]
 
 
 def fnum(value: float, spec: str = ".6g") -> str:
@@ -122,7 +123,7 @@ def _table(a: Answer) -> list[str]:
     w, left = 10, 34
     lines = [" " * left + "‖θ − θ*‖ ≤".center(w * len(a.param_tols))
              + f"{gap_text(a)} ≤".center(w * len(a.cost_tols)) + f"{'stopped':>12}",
-             f"{'start':<10}{'method':<14}{'':<10}" + "".join(f"{t:>{w}g}" for _, t in targets)
+             f"{'start':<10}{'method':<24}" + "".join(f"{t:>{w}g}" for _, t in targets)
              + f"{'at epoch':>12}"]
     for start in a.starts:
         for i, r in enumerate(r for r in a.runs if r.init == start):
@@ -131,43 +132,53 @@ def _table(a: Answer) -> list[str]:
 
 
 def _run_rows(a: Answer, r, head: str, targets: list) -> list[str]:
-    """A run's rows of the table: measured, predicted (or bound) and ratio, then in words why
-    a prediction is missing and why the run stopped before the cap."""
+    """A run's rows of the table: measured; then only what adds to it — theory's prediction
+    where it differs from the measurement, the line-search bound, in words why a prediction
+    is missing and why the run stopped before the cap."""
     w = 10
     stop = (f"diverged {r.diverged_at:,}" if r.status == "diverged" else
             f"{r.epochs_run:,}" if r.status != "max_epochs" or r.note else "cap")
     cells = [r.target(k, t) for k, t in targets]
-    lines = [f"{head:<10}{short_name(r.method):<14}{'measured':<10}"
+    lines = [f"{head:<10}{short_name(r.method):<24}"
              + "".join(f"{epochs_text(c.measured_epochs):>{w}}" for c in cells) + f"{stop:>12}"]
     if r.status == "diverged" and r.method.lr >= a.lr_max:
-        return [*lines, " " * 24 + f"{'predicted':<10}diverges: lr ≥ lr_max"]
-    if r.method.prediction != "none":
+        return [*lines, " " * 14 + f"{'predicted':<20}diverges: lr ≥ lr_max"]
+    differs = any(c.predicted_epochs != c.measured_epochs for c in cells)
+    if r.method.prediction == "upper bound" or (r.method.prediction == "exact" and differs):
         label = "bound ≤" if r.method.prediction == "upper bound" else "predicted"
-        lines.append(" " * 24 + f"{label:<10}"
+        lines.append(" " * 14 + f"{label:<20}"
                      + "".join(f"{epochs_text(c.predicted_epochs):>{w}}" for c in cells))
-        if r.method.prediction == "exact":
-            ratios = [_ratio(c) for c in cells]
-            lines.append(" " * 24 + f"{'ratio':<10}" + "".join(
-                f"{'—' if q is None else f'{q:.4f}':>{w}}" for q in ratios))
-        # one line per kind of reason (the epoch counts in parentheses differ per target)
-        reasons = dict.fromkeys(c.predicted_reason.split(" (")[0] for c in cells
-                                if c.predicted_epochs is None and c.predicted_reason)
-        lines += [" " * 24 + f"{'— =':<10}{why}" for why in reasons]
+    # one line per kind of reason (the epoch counts in parentheses differ per target)
+    reasons = dict.fromkeys(c.predicted_reason.split(" (")[0] for c in cells
+                            if c.predicted_epochs is None and c.predicted_reason
+                            and r.method.prediction != "none")
+    lines += [" " * 14 + f"{'— =':<20}{why}" for why in reasons]
     if r.note:
-        lines.append(" " * 24 + f"{'stopped':<10}{r.note}")
+        lines.append(" " * 14 + f"{'stopped':<20}{r.note}")
     return lines
 
 
+def agreement(a: Answer) -> tuple[int, int]:
+    """(cells where theory's exact prediction equals the measured epoch, cells predicted)."""
+    cells = [t for r in a.runs if r.method.prediction == "exact" and r.status != "diverged"
+             for t in r.targets if t.predicted_epochs is not None]
+    return sum(t.predicted_epochs == t.measured_epochs for t in cells), len(cells)
+
+
 def _legend(a: Answer) -> list[str]:
-    seen, out = set(), []
+    same, total = agreement(a)
+    out = [f"  Each row is measured by iterating the engine. Theory's exact prediction equals it "
+           f"in {same:,} of {total:,} cells"
+           + ("; a 'predicted' row shows it where it differs." if same < total else ".")
+           + " — = not reached by the cap (or not predicted; the reason follows).",
+           "  exact LS: 'bound ≤' is the Kantorovich upper bound; backtracking has no prediction.",
+           "  Each cure as run (type the flags into study fit, with --init-m/--init-b and "
+           "--tol-param T, to get its row):"]
+    seen = set()
     for r in a.runs:
         if r.method.name != "gd" and r.method.name not in seen:
             seen.add(r.method.name)
-            out.append(f"  {SHORT_NAMES[r.method.name]:<14}{r.method.label}")
-    out.append("  measured: first epoch reached by iterating the engine; predicted: theory's "
-               "exact modal form;")
-    out.append("  bound: Kantorovich upper bound (exact line search); backtracking has no "
-               "prediction. — = not reached by the cap (or not predicted; the reason follows).")
+            out.append(f"    {SHORT_NAMES[r.method.name]:<14}{r.method.flags}")
     return out
 
 
@@ -179,6 +190,7 @@ def _why(a: Answer) -> list[str]:
            + (fnum(a.condition_number, ",.0f") if a.condition_number < 1e9
               else fnum(a.condition_number, ".3g")),
            f"  lr_max = 2/λ_max = {fnum(a.lr_max)}: any larger learning rate diverges",
+           *_best_lr_text(a),
            f"  slow direction {w['slow_direction_text']}"]
     for tc in w["time_constants"]:
         if tc["epochs"] is None:
@@ -202,6 +214,19 @@ def _why(a: Answer) -> list[str]:
                    f"‖θ − θ*‖ is still {fnum(ex['dist_at_cost_epoch'], '.3g')}; ‖θ − θ*‖ ≤ "
                    f"{ex['param_tol']:g} only at epoch {epochs_text(ex['param_epoch'])}")
     return out
+
+
+def _best_lr_text(a: Answer) -> list[str]:
+    """The best constant lr beside lr_max, with the digits that tell them apart."""
+    best = next((r.method for r in a.runs if r.method.name == "best_lr"), None)
+    if best is None or not np.isfinite(a.condition_number):
+        return []
+    n = gap_digits(a.condition_number)
+    return [f"  the best constant lr 2/(λ_min + λ_max) = lr_max·κ/(κ + 1) = {best.lr:.{n}g} is "
+            f"a fraction 1/(κ + 1) = {1.0 / (a.condition_number + 1.0):.2g} below lr_max = "
+            f"{a.lr_max:.{n}g}: it shrinks the slowest and the steepest direction by the same "
+            f"factor (κ − 1)/(κ + 1) per epoch (the steepest flipping sign each time), the best "
+            "worst case of any constant lr; along the slow direction it is no faster than lr_max"]
 
 
 def _count(epochs: float) -> str:
@@ -315,7 +340,7 @@ def format_answer(a: Answer) -> str:
               "absolute, J − J*, not relative to J*)"), ""]
     out += [*_wrap(_why(a)), ""]
     out.append(f"First epoch at which each target is reached (cap {a.max_epochs:,} epochs)")
-    out += [*_table(a), *_legend(a), ""]
+    out += [*_table(a), *_wrap(_legend(a)), ""]
     out += _wrap(_claims(a))
     return "\n".join(out).rstrip() + "\n"
 

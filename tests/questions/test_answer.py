@@ -362,3 +362,71 @@ def test_a_rounding_level_j_star_gives_absolute_gaps(tmp_path, capsys):
     assert main(["fit", "--data", str(path), "--lr", "0.1", "--epochs", "100"]) == 0
     text = capsys.readouterr().out
     assert "absolute" in text and "% of J*" not in text
+
+
+# ── the text: only what differs, values that can be typed back ─────────────────────────────
+
+
+def _cells(text: str, start: str) -> dict[str, list[str]]:
+    """The measured rows of one start in the text's table: short name → its cells."""
+    lines = text.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(start + " "))
+    rows = {}
+    for line in lines[first:]:
+        if rows and line[:10].strip():  # the next start
+            break
+        name = line[10:34].strip()
+        if name and not line.startswith(" " * 14 + " "):
+            rows[name] = line[34:].split()
+    return rows
+
+
+def test_the_printed_cures_reproduce_when_typed_back(answer, nedrich_csv, capsys):
+    text = F.format_answer(answer)
+    flags = dict(re.findall(r"^ {4}(\S+(?: \S+)?) {2,}(--.+)$", text, re.MULTILINE))
+    assert set(flags) == {F.SHORT_NAMES[m] for m in F.SHORT_NAMES}
+    measured = _cells(text, "(0, 0)")
+    column = list(answer.param_tols).index(0.001)  # ‖θ − θ*‖ ≤ 0.001
+    for name, typed in flags.items():
+        argv = ["fit", "--data", str(nedrich_csv), *typed.split(), "--init-m", "0",
+                "--init-b", "0", "--tol-param", "0.001", "--epochs", "5000000", "--json"]
+        assert main(argv) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["status"] == "converged", name
+        assert f"{out['epochs_run']:,}" == measured[name][column], name
+
+
+def test_the_cures_run_exactly_the_values_they_print(nedrich, valley, well_conditioned):
+    for problem in (nedrich, valley, well_conditioned):
+        A = np.column_stack([problem.X, np.ones(problem.n)])
+        lam_max = np.linalg.eigvalsh((2.0 / problem.n) * A.T @ A).max()  # mse Hessian
+        for m in cures(problem, E.Settings()):
+            numbers = dict(re.findall(r"(--lr|--momentum) (\S+)", m.flags))
+            assert float(numbers["--lr"]) == m.lr, m.name
+            if m.name in ("largest_stable_lr", "best_lr"):
+                assert m.lr * lam_max < 2.0
+            if m.name == "momentum":  # every mode turns with modulus √β: lr·λ_max < (1 + √β)²
+                beta = float(numbers["--momentum"])
+                assert beta == m.settings.momentum < 1.0
+                assert m.lr * lam_max < (1.0 + np.sqrt(beta)) ** 2 <= 2.0 * (1.0 + beta)
+
+
+def test_the_text_shows_predictions_only_where_they_differ(answer):
+    text = F.format_answer(answer)
+    assert not re.search(r"^ +(ratio|predicted) ", text, re.MULTILINE)
+    same, total = F.agreement(answer)
+    assert same == total == 90
+    assert f"equals it in {same} of {total} cells" in " ".join(text.split())
+    assert len(re.findall(r"^ +bound ≤ ", text, re.MULTILINE)) == len(answer.starts)
+    assert len(text.splitlines()) < 80
+
+
+def test_the_best_constant_lr_is_told_apart_from_lr_max(answer):
+    text = " ".join(F.format_answer(answer).split())
+    found = re.search(r"lr_max·κ/\(κ \+ 1\) = ([\d.e-]+) is a fraction 1/\(κ \+ 1\) = "
+                      r"([\d.e-]+) below lr_max = ([\d.e-]+):", text)
+    assert found, text[:2000]
+    best, gap, edge = map(float, found.groups())
+    assert best < edge and found.group(1) != found.group(3)
+    assert gap == pytest.approx(1.0 / (answer.condition_number + 1.0), rel=0.05)
+    assert best == next(r.method.lr for r in answer.runs if r.method.name == "best_lr")
