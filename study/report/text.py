@@ -1,9 +1,9 @@
 """The report's words: numbers for people, and the conclusion written from the trials table.
 
 Every sentence of :func:`conclusion` is computed from the measured regions
-(:mod:`study.report.regions`) and theory: where runs diverge beside lr_max = 2/λ_max, how many stable
-runs reached ‖θ − θ*‖ ≤ dist_tol, why the others ran out of epochs (the slowest direction shrinks
-by (1 − lr·λ_min) per epoch), how often theory predicted the region, and the best trials.
+(:mod:`study.report.regions`) and theory: where runs diverge beside lr_max = 2/λ_max, how many
+stable runs reached ‖θ − θ*‖ ≤ dist_tol, why the others ran out of epochs (the slowest direction
+shrinks by (1 − lr·λ_min) per epoch), how often theory predicted the region, and the best trials.
 """
 
 from __future__ import annotations
