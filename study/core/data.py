@@ -99,6 +99,18 @@ def _read_text(path: Path, shown: str) -> str:
 
 def _parse_csv(text: str, shown: str) -> _Table:
     """Text → table; the first error found in reading order is raised."""
+    rows = _csv_rows(text, shown)
+    first_line, first = rows[0]
+    names = _header(first, first_line, shown)
+    if names is not None:
+        rows = rows[1:]
+    return _Table(shown, names, _cell_values(rows, len(first), names, shown),
+                  [line for line, _ in rows])
+
+
+def _csv_rows(text: str, shown: str) -> list[tuple[int, list[str]]]:
+    """The non-blank rows with their 1-based line numbers; a malformed file, an empty one, a
+    blank line inside the data or another delimiter is a one-line error."""
     rows: list[tuple[int, list[str]]] = []
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -118,17 +130,26 @@ def _parse_csv(text: str, shown: str) -> _Table:
         sep = "';'" if ";" in first[0] else "a tab"
         raise DataError(f"{shown}:{first_line}:1: the file seems to use {sep} as delimiter; "
                         "only ',' is accepted")
-    names = None
-    if all(c.strip() and not _is_number_text(c) for c in first):
-        names = [c.strip() for c in first]
-        seen: dict[str, int] = {}
-        for j, name in enumerate(names):
-            if name in seen:
-                raise DataError(f"{shown}:{first_line}:{j + 1}: duplicate column name {name!r} "
-                                f"(also column {seen[name] + 1})")
-            seen[name] = j
-        rows = rows[1:]
-    width = len(first)
+    return rows
+
+
+def _header(first: list[str], line: int, shown: str) -> list[str] | None:
+    """The column names when the first row is a header (every cell a non-numeric name)."""
+    if not all(c.strip() and not _is_number_text(c) for c in first):
+        return None
+    names = [c.strip() for c in first]
+    seen: dict[str, int] = {}
+    for j, name in enumerate(names):
+        if name in seen:
+            raise DataError(f"{shown}:{line}:{j + 1}: duplicate column name {name!r} "
+                            f"(also column {seen[name] + 1})")
+        seen[name] = j
+    return names
+
+
+def _cell_values(rows: list[tuple[int, list[str]]], width: int, names: list[str] | None,
+                 shown: str) -> np.ndarray:
+    """The data rows as floats; a ragged row or a bad cell is an error at its line and column."""
     values = np.empty((len(rows), width), dtype=np.float64)
     for i, (line, cells) in enumerate(rows):
         if len(cells) != width:
@@ -144,7 +165,7 @@ def _parse_csv(text: str, shown: str) -> _Table:
                     hint = " (a header row needs a non-numeric name in every column)"
                 raise DataError(f"{shown}:{line}:{j + 1}: {problem}{where}{hint}")
             values[i, j] = float(cell)
-    return _Table(shown, names, values, [line for line, _ in rows])
+    return values
 
 
 def _frame_table(df, source: str) -> _Table:

@@ -466,7 +466,9 @@ def _log_first(a: np.ndarray, slope: np.ndarray, bound: float, max_epochs: int,
                                     if stuck else None))
 
 
-def _modal_first(modal: _Modal, targets, max_epochs: int) -> dict:
+def _modal_settled(modal: _Modal, targets) -> dict:
+    """The targets answered without a scan: met at the start, never met (no contraction), or
+    below the rounding of the modal form."""
     out: dict = {}
     rho = float(np.max(np.abs(modal.mu)))
     dist0, gap0 = (float(v[0]) for v in modal.errors(np.array([0])))
@@ -482,6 +484,11 @@ def _modal_first(modal: _Modal, targets, max_epochs: int) -> dict:
         elif noisy >= level:
             out[(kind, t)] = Prediction(None, None, "not computable in double precision (rounding "
                                                     "in the modal form exceeds the target)")
+    return out
+
+
+def _modal_first(modal: _Modal, targets, max_epochs: int) -> dict:
+    out = _modal_settled(modal, targets)
     todo = [(k, t, lv) for k, t, lv in targets if (k, t) not in out]
     if not todo:
         return out
