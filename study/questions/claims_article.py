@@ -7,9 +7,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from study.core import engine as E
 from study.core import theory as T
 from study.questions.answer import DEFAULT_MAX_EPOCHS
-from study.questions.claims import ARTICLE_CSV, MSE, Entry, Sources, fit_check, num, run, verdict
+from study.questions.claims import (
+    ARTICLE_CSV,
+    MSE,
+    Entry,
+    FitCheck,
+    Sources,
+    fit_check,
+    num,
+    run,
+    verdict,
+)
 from study.questions.explain import (
     ARTICLE_TEXT_EPOCHS,
     ARTICLE_TEXT_LR,
@@ -182,6 +193,12 @@ def a5_million(src: Sources) -> Entry:
         f"at {epochs_text(hits[0.001])} epochs).", (check,))
 
 
+def _reader_fit(m: str, b: str, result: E.Result) -> FitCheck:
+    """``study fit`` as a reader ran the article: lr 0.0001, 2000 epochs, from (m, b)."""
+    return fit_check(ARTICLE_CSV, "--lr", "1e-4", "--epochs", "2000", "--init-m", m,
+                     "--init-b", b, result=result)
+
+
 def a6_start_2_8(src: Sources) -> Entry:
     p = src.article
     r = run(p, 1e-4, 2000, (2, 8))
@@ -193,8 +210,7 @@ def a6_start_2_8(src: Sources) -> Entry:
            f"{epochs_text(hits[0.001])}",
            f"(2, 8) − θ* along the slow direction: {abs(slow['slow_component']):.2g}; along the "
            f"fast one: {abs(slow['fast_component']):.2g}"]
-    check = fit_check(ARTICLE_CSV, "--lr", "1e-4", "--epochs", "2000", "--init-m", "2",
-                      "--init-b", "8", result=r)
+    check = _reader_fit("2", "8", r)
     return Entry(
         "A6", "A reader's start m = 2, b = 8",
         "lr 0.0001, 2000 iterations from m = 2, b = 8",
@@ -359,8 +375,7 @@ def a11_reader_minus1_2(src: Sources) -> Entry:
            f"{zero.theta[1]:.4f}",
            f"the start (-1, b₀) that gives the report: b₀ = {b0:.3f} → m = {hit.theta[0]:.4f}, "
            f"b = {hit.theta[1]:.4f} ({'within' if matches else 'outside'} the printed digits)"]
-    check = fit_check(ARTICLE_CSV, "--lr", "1e-4", "--epochs", "2000", "--init-m", "-1",
-                      "--init-b", "2", result=r)
+    check = _reader_fit("-1", "2", r)
     judged = (verdict(as_written) if as_written or not matches
               else "does not hold as written (the numbers come from another start)")
     return Entry(
