@@ -217,6 +217,13 @@ def format_iterations(result: Answer) -> str:
     return format_answer(result)
 
 
+def check_figure_path(path: str | Path) -> Path:
+    """A figure path whose folder exists, checked before any work."""
+    from study.questions.figure import check_destination
+
+    return check_destination(path)
+
+
 def draw_iterations(result: Answer, path: str | Path) -> Path:
     """‖θ − θ*‖ and (J − J*)/J* against epochs for every run of the answer, as a PNG."""
     from study.questions.figure import draw

@@ -328,6 +328,8 @@ def _cmd_iterations(args: argparse.Namespace) -> int:
 
     if args.config is None and args.data is None:
         raise StudyError("study iterations needs a CONFIG or --data PATH")
+    if args.figure:
+        api.check_figure_path(args.figure)
     cfg = _load_config(args) if args.config else None
     problem = (api.load_problem(args.data) if args.data is not None
                else api.load_problem(cfg.data.path, x=cfg.data.x, y=cfg.data.y))

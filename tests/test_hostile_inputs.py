@@ -3,6 +3,7 @@ and nothing is created beside the config."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -55,3 +56,38 @@ def test_a_report_folder_that_cannot_be_made_is_refused_before_the_sweep(tmp_pat
     assert err.startswith(f"study: error: cannot write the report to {tmp_path / where}: "
                           f"{tmp_path / 'taken'} is not a folder (report.dir)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no store was created
+
+
+@pytest.fixture
+def special_files(tmp_path):
+    """A device that never ends, a pipe nobody writes to, and a folder: none is a CSV file."""
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.csv"
+    folder.mkdir()
+    return {"/dev/zero": "not a regular file", str(fifo): "not a regular file",
+            str(folder): "a folder"}
+
+
+def test_devices_pipes_and_folders_are_refused_by_name_at_once(tmp_path, monkeypatch, capsys,
+                                                               special_files):
+    monkeypatch.chdir(tmp_path)
+    config = ROOT / "configs" / "quickstart.yaml"
+    for path, what in special_files.items():
+        started = time.perf_counter()
+        assert main(["fit", "--data", path]) == 2
+        assert capsys.readouterr().err == f"study: error: {path}: {what}, not a CSV file\n"
+        assert main(["validate", str(config), "--set", f"data.path={path}"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"data.path must name a CSV file; got {path!r}" in err
+        assert f"is {what}" in err and time.perf_counter() - started < 5
+
+
+def test_a_figure_in_a_missing_folder_is_refused_before_any_work_and_makes_no_folder(
+        tmp_path, capsys):
+    target = tmp_path / "no" / "such" / "f.png"
+    data = ROOT / "data" / "blog_like.csv"
+    assert main(["iterations", "--data", str(data), "--figure", str(target)]) == 2
+    assert capsys.readouterr().err == (f"study: error: --figure {target}: the folder "
+                                       f"{target.parent} does not exist\n")
+    assert not (tmp_path / "no").exists()

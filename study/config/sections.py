@@ -137,9 +137,12 @@ class DataConfig(Model):
         base = Path((info.context or {}).get("base_dir") or Path.cwd())
         path = (base / Path(value).expanduser()).resolve()
         if not path.is_file():
-            what = "is a folder, not a file" if path.is_dir() else "no such file"
-            raise Rule((), f"must name an existing CSV file; got {value!r} ({what}: {path}); "
-                           + NEDRICH_HINT).pydantic()
+            if path.exists():  # a folder, a device such as /dev/zero, a pipe: never read
+                what = "a folder" if path.is_dir() else "not a regular file"
+                raise Rule((), f"must name a CSV file; got {value!r} ({path} is {what})"
+                           ).pydantic()
+            raise Rule((), f"must name an existing CSV file; got {value!r} (no such file: "
+                           f"{path}); " + NEDRICH_HINT).pydantic()
         return path
 
     @field_validator("x", mode="before")

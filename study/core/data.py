@@ -83,7 +83,8 @@ def _read_text(path: Path, shown: str) -> str:
     if not path.exists():
         raise DataError(f"{shown}: no such file")
     if not path.is_file():
-        raise DataError(f"{shown}: not a file")
+        raise DataError(f"{shown}: {'a folder' if path.is_dir() else 'not a regular file'}, "
+                        "not a CSV file")
     try:
         raw = path.read_bytes()
     except OSError as exc:

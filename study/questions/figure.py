@@ -17,6 +17,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from study.errors import StudyError
 from study.questions.iterations import Answer
 from study.questions.output import figure_data
 
@@ -105,10 +106,20 @@ def _draw_panel(ax: plt.Axes, data: dict, panel: tuple[str, str, str, str], star
     ax.grid(True, which="major", color="0.92")
 
 
-def draw(answer: Answer, path: str | Path) -> Path:
-    """Save the figure as PNG (or any format matplotlib knows by the suffix)."""
+def check_destination(path: str | Path) -> Path:
+    """The figure's path, refused at once when its folder does not exist (no folder is made:
+    a mistyped path must not create folders anywhere, least of all at the filesystem root)."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    folder = out.absolute().parent
+    if not folder.is_dir():
+        raise StudyError(f"--figure {path}: the folder {folder} does not exist")
+    return out
+
+
+def draw(answer: Answer, path: str | Path) -> Path:
+    """Save the figure as PNG (or any format matplotlib knows by the suffix) into an existing
+    folder (:func:`check_destination`)."""
+    out = check_destination(path)
     fig = build(answer)
     fig.savefig(out, dpi=110)
     plt.close(fig)

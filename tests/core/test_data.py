@@ -167,7 +167,7 @@ def test_names_need_a_header(tmp_path):
 def test_missing_file_and_folder(tmp_path):
     with pytest.raises(DataError, match=r"nope\.csv: no such file$"):
         load_problem(tmp_path / "nope.csv")
-    with pytest.raises(DataError, match=r"not a file$"):
+    with pytest.raises(DataError, match=r": a folder, not a CSV file$"):
         load_problem(tmp_path)
 
 
