@@ -91,3 +91,15 @@ def test_a_figure_in_a_missing_folder_is_refused_before_any_work_and_makes_no_fo
     assert capsys.readouterr().err == (f"study: error: --figure {target}: the folder "
                                        f"{target.parent} does not exist\n")
     assert not (tmp_path / "no").exists()
+
+
+def test_a_data_file_past_the_size_limit_is_one_line_before_it_is_read(tmp_path, capsys):
+    big = tmp_path / "big.csv"
+    with big.open("wb") as f:
+        f.truncate(300 * 2**20)  # sparse: no disk is used, but reading it would take 300 MiB
+    started = time.perf_counter()
+    assert main(["fit", "--data", str(big)]) == 2
+    assert capsys.readouterr().err == (
+        f"study: error: {big}: 300 MiB is past the limit of 256 MiB for a data file (about 10 "
+        "million rows of two numbers); sample or aggregate the rows first\n")
+    assert time.perf_counter() - started < 5

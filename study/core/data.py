@@ -79,6 +79,11 @@ def _is_number_text(text: str) -> bool:
     return bool(_NUMBER.fullmatch(cell)) or cell.lower() in _NON_FINITE
 
 
+# Data files are read whole and parsed in Python: past this size the read alone takes minutes
+# and gigabytes, while the engine needs only the sufficient statistics.
+MAX_DATA_BYTES = 256 * 2**20
+
+
 def _read_text(path: Path, shown: str) -> str:
     if not path.exists():
         raise DataError(f"{shown}: no such file")
@@ -86,9 +91,15 @@ def _read_text(path: Path, shown: str) -> str:
         raise DataError(f"{shown}: {'a folder' if path.is_dir() else 'not a regular file'}, "
                         "not a CSV file")
     try:
+        size = path.stat().st_size
+        if size > MAX_DATA_BYTES:
+            raise DataError(f"{shown}: {size / 2**20:,.0f} MiB is past the limit of "
+                            f"{MAX_DATA_BYTES // 2**20} MiB for a data file (about 10 million "
+                            "rows of two numbers); sample or aggregate the rows first")
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{shown}: cannot be read: {exc.strerror}") from None
+    _remember_digest(path, raw)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -302,6 +313,28 @@ def problem_from_frame(df, x: Column | Sequence[Column] | None = None, y: Column
     return _problem(_frame_table(df, source), x, y)
 
 
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _file_key(path: Path) -> tuple:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _remember_digest(path: Path, raw: bytes) -> None:
+    """Keep the sha256 of bytes just read, so identifying the data never reads it again."""
+    _DIGESTS[_file_key(path)] = hashlib.sha256(raw).hexdigest()
+
+
 def file_digest(path: str | Path) -> str:
-    """sha256 of a file's bytes (identifies the data a study ran on)."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """sha256 of a file's bytes (identifies the data a study ran on); taken from the read that
+    loaded the data when the file has not changed since, else read in 1 MiB blocks."""
+    path = Path(path)
+    key = _file_key(path)
+    if key not in _DIGESTS:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(2**20), b""):
+                digest.update(block)
+        _DIGESTS[key] = digest.hexdigest()
+    return _DIGESTS[key]

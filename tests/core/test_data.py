@@ -305,3 +305,16 @@ def test_overflowing_data_is_one_error_and_no_warning(tmp_path):
         warnings.simplefilter("error")
         with pytest.raises(DataError, match="values too large"):
             load_problem(_write(tmp_path, text))
+
+
+def test_the_data_digest_is_the_sha256_of_the_bytes_and_follows_changes(tmp_path):
+    import hashlib
+
+    from study.core.data import file_digest
+
+    path = tmp_path / "d.csv"
+    path.write_text("1,2\n2,3\n3,5\n")
+    load_problem(path)
+    assert file_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    path.write_text("1,2\n2,3\n3,6\n")
+    assert file_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest()
