@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
 from study.core import engine, theory
-from study.sweep.objectives import best_trials, complete_trials
+from study.sweep.objectives import best_trials, complete_trials, objective_key
 from study.sweep.sampling import SETTING_KEYS, build_space, init_names
 from study.sweep.startup import Setup
 from study.sweep.storage import load_study
@@ -48,6 +48,7 @@ class SweepSummary:
     workers: int = 1
     failed_workers: list[str] = field(default_factory=list)  # one line per failed worker
     exit_code: int = 0  # for `study run`: 2 when every failed worker met a StudyError, else 1
+    objectives: list[str] = field(default_factory=list)  # names of the values in ``best``
 
 
 def status_counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
@@ -106,7 +107,7 @@ def build_summary(cfg: Any, st: Setup, n_new: int, started: float) -> SweepSumma
         brackets=brackets(complete, st.problem, st.base), storage=cfg.tracking.storage,
         mlflow_uri=tracker.uri, experiment_id=tracker.experiment_id,
         parent_run_id=tracker.parent_run_id, ui_command=ui_command(tracker.uri),
-        notes=st.notes)
+        notes=st.notes, objectives=[objective_key(o) for o in cfg.search.objectives])
 
 
 def _fmt(v: Any) -> str:
@@ -128,9 +129,11 @@ def format_summary(s: SweepSummary) -> str:
     if not s.best:
         lines.append("  best: none (every complete trial diverged)")
     for b in s.best[:5]:
-        values = ", ".join(_fmt(v) for v in b["values"])
+        names = s.objectives if len(s.objectives) == len(b["values"]) else \
+            ["objective"] * len(b["values"])
+        values = ", ".join(f"{n} {_fmt(v)}" for n, v in zip(names, b["values"], strict=True))
         params = " ".join(f"{k}={_fmt(v)}" for k, v in b["params"].items())
-        lines.append(f"  best trial #{b['number']} ({b['status']}; objective {values}): {params}")
+        lines.append(f"  best trial #{b['number']} ({b['status']}; {values}): {params}")
     for br in s.brackets:
         where = " ".join(f"{k}={v}" for k, v in br["settings"].items())
         lines.append(f"  lr bracket{' [' + where + ']' if where else ''}: largest converged "
