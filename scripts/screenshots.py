@@ -5,11 +5,12 @@ trials, then the rest, as a resumed study), start ``mlflow ui`` and ``optuna-das
     python scripts/screenshots.py                      # configs/quickstart.yaml → shots/quickstart
     python scripts/screenshots.py configs/nedrich.yaml --out /tmp/shots --first 40
 
-Pages taken (PNG, 1400×900): the MLflow experiment as it opens (``mlflow-experiment.png``), one
-child run (``mlflow-child-run.png``), the parent run (``mlflow-parent-run.png``), and
-optuna-dashboard's study page with its History plot (``dashboard-history.png``) and its analytics
-page with the slice and importance plots (``dashboard-analytics.png``). The servers are stopped
-and the folder removed at the end (``--keep`` keeps the folder).
+Pages taken (PNG, 1400 wide; run pages 2200 high to show their metrics and params): the MLflow
+experiment as it opens (``mlflow-experiment.png``), one child run (``mlflow-child-run.png``), the
+parent run (``mlflow-parent-run.png``), and optuna-dashboard's study page with its History plot
+(``dashboard-history.png``) and its analytics page with the slice and importance plots
+(``dashboard-analytics.png``). The servers are stopped and the folder removed at the end
+(``--keep`` keeps the folder).
 """
 
 from __future__ import annotations
@@ -64,15 +65,16 @@ def post_json(url: str, body: dict) -> dict:
         return json.load(r)
 
 
-def screenshot(url: str, path: Path, wait_ms: int = 12000) -> None:
-    """A 1400×900 PNG of ``url`` once its scripts have run for ``wait_ms`` (virtual time)."""
+def screenshot(url: str, path: Path, wait_ms: int = 12000, height: int = 900) -> None:
+    """A 1400-pixel wide PNG of ``url`` once its scripts have run for ``wait_ms`` (virtual
+    time)."""
     exe = next((shutil.which(c) for c in CHROMIUM if shutil.which(c)), None)
     if exe is None:
         raise RuntimeError("no chromium on PATH (Debian: apt-get install chromium)")
     with tempfile.TemporaryDirectory() as profile:
         subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                         f"--user-data-dir={profile}", f"--screenshot={path}",
-                        "--window-size=1400,900", f"--virtual-time-budget={wait_ms}", url],
+                        f"--window-size=1400,{height}", f"--virtual-time-budget={wait_ms}", url],
                        check=True, capture_output=True, timeout=120)
     print(f"  {path}  ←  {url}")
 
@@ -108,14 +110,16 @@ def mlflow_pages(base: str, name: str, out: Path) -> None:
     screenshot(f"{base}/#/experiments/{eid}", out / "mlflow-experiment.png")
     if children:
         child = children[0]["info"]["run_id"]
-        screenshot(f"{base}/#/experiments/{eid}/runs/{child}", out / "mlflow-child-run.png")
+        screenshot(f"{base}/#/experiments/{eid}/runs/{child}", out / "mlflow-child-run.png",
+                   height=2200)
     if parents:
         parent = parents[0]["info"]["run_id"]
-        screenshot(f"{base}/#/experiments/{eid}/runs/{parent}", out / "mlflow-parent-run.png")
+        screenshot(f"{base}/#/experiments/{eid}/runs/{parent}", out / "mlflow-parent-run.png",
+                   height=2200)
 
 
 def dashboard_pages(base: str, out: Path) -> None:
-    studies = get_json(f"{base}/api/studies")["studies"]
+    studies = get_json(f"{base}/api/studies")["study_summaries"]
     sid = studies[0]["study_id"]
     screenshot(f"{base}/dashboard/studies/{sid}", out / "dashboard-history.png", 20000)
     screenshot(f"{base}/dashboard/studies/{sid}/analytics", out / "dashboard-analytics.png",

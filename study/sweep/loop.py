@@ -37,6 +37,7 @@ from study.core import engine
 from study.sweep._optuna_private import (
     create_running_trial,
     pop_waiting_trial_id,
+    set_listed_constraints,
     trial_for_id,
     trial_id,
 )
@@ -127,6 +128,7 @@ class Batch:
             for key, value in attrs.items():
                 trial.set_user_attr(key, value)
             trial.set_constraint(CONSTRAINT, constraint)
+            set_listed_constraints(self.study, trial, [constraint])  # for optuna-dashboard
             frozen = self.study.tell(trial, values, skip_if_finished=True)
         except UpdateFinishedTrialError:  # finished: by this process (COMPLETE) or failed
             frozen = self.study.tell(trial, values, skip_if_finished=True)  # only reads it now
