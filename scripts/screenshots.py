@@ -40,7 +40,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_http(url: str, seconds: float = 60.0) -> None:
+def wait_http(url: str, seconds: float = 240.0) -> None:
     """Wait until ``url`` answers (a server just started)."""
     end = time.monotonic() + seconds
     while True:

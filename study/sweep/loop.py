@@ -225,7 +225,7 @@ def _tell(batch: Batch, cfg: Any, tracker: Tracker, trial: optuna.Trial,
     res = rec.result
     named = result_values(res, rec.param_names)
     named["status"] = res.status
-    scores = batch.scorer.score(named, res.status, int(rec.params["epochs"]))
+    scores = batch.scorer.score(named, res.status)
     if not batch.tell(trial, scores, user_attrs(named, run_id, rec.seed),
                       constraint_value(res.status)):
         tracker.mark_killed(run_id, "a worker thought dead re-queued this trial")

@@ -9,18 +9,19 @@ from failed trials, and one value of 1e300 flattens every optuna-dashboard plot)
   ``divergence_factor`` × its initial cost and reports the last finite epoch, so its value is the
   distance (cost, gap) it had reached before blowing up: finite, and on the scale of the others.
 - **epochs to a tolerance** (``epochs_to_param_tol`` / ``epochs_to_cost_tol`` at ``tol``): the
-  first epoch at which ‖θ − θ*‖ ≤ tol (J − J* ≤ tol). A run that ends without reaching it is
-  *censored*: it would need more than its budget E. It reports
+  first epoch at which ‖θ − θ*‖ ≤ tol (J − J* ≤ tol). A run that ends without reaching it (on
+  budget, stopped by another rule, or diverged) is *censored*: all it tells is that it needs
+  more epochs than it ran. It reports
 
-      E · (1 + log10(r / tol))        r: its final distance (cost gap), r > tol
+      E_max · (1 + log10(r / tol))        r: its final distance (cost gap), r > tol
 
-  the budget plus one budget per decade still to go. GD on a quadratic converges linearly, so
-  late in a run every decade costs about the same number of epochs; a run that ended one decade
-  short reports 2 E, two decades short 3 E. The value is always above E, so a trial that reached
-  the tolerance within a budget ranks before every trial that did not reach it with the same
-  budget, and among those that did not, the closer one ranks first. A diverged trial reports the
-  same with the space's largest budget (it would never reach the line at any budget) and its
-  last finite distance.
+  with E_max the largest epoch budget of the space: beyond every epoch count a trial of this
+  space can reach the tolerance in, plus one such budget per decade still to go (GD on a
+  quadratic converges linearly, so late in a run every decade costs about the same number of
+  epochs). So every trial that reached the tolerance ranks before every trial that did not,
+  whatever their budgets (a 100-epoch run that fell short says nothing about speed), and among
+  those that did not, the closer one ranks first; a diverged trial uses its last finite
+  distance, which is at least about where it started.
 - a diverged trial is never better than a feasible trial told before it: its value is at least
   just above (by 10 %) the worst feasible value of the study when it is told (the
   ``worst`` argument). optuna-dashboard's "best trial" is the storage's plain minimum
@@ -77,8 +78,8 @@ def largest_budget(space: Any) -> int:
 
 
 def censored_epochs(budget: float, remaining: float | None, tol: float) -> float:
-    """Value of a run of ``budget`` epochs that ended ``remaining`` from the tolerance's
-    target (‖θ − θ*‖ or J − J*) without reaching ``tol``: E · (1 + log10(r / tol))."""
+    """Value of a run that ended ``remaining`` from the tolerance's target (‖θ − θ*‖ or
+    J − J*) without reaching ``tol``: E · (1 + log10(r / tol)), E = ``budget``."""
     if remaining is None or not math.isfinite(remaining):
         decades = MAX_DECADES
     else:
@@ -99,13 +100,12 @@ def worse_than(value: float, direction: str) -> float:
 
 
 def objective_values(values: Mapping[str, Any], status: str, objectives: Sequence[Any],
-                     budget: int, max_budget: int | None = None,
-                     worst: Sequence[float | None] | None = None) -> list[float]:
+                     max_budget: int, worst: Sequence[float | None] | None = None
+                     ) -> list[float]:
     """Finite objective values of one trial (see the module docstring).
 
-    ``values``: the trial's named results; ``budget``: its epochs; ``max_budget``: the space's
-    largest (default ``budget``); ``worst``: per objective, the worst feasible value told so
-    far (None: none yet)."""
+    ``values``: the trial's named results; ``max_budget``: the space's largest epochs;
+    ``worst``: per objective, the worst feasible value told so far (None: none yet)."""
     diverged = status == "diverged"
     out = []
     for i, obj in enumerate(objectives):
@@ -113,8 +113,8 @@ def objective_values(values: Mapping[str, Any], status: str, objectives: Sequenc
         value = values.get(key)
         if obj.metric in EPOCH_METRICS:
             if value is None or diverged:
-                epochs = (max_budget or budget) if diverged else budget
-                value = censored_epochs(epochs, _remaining(values, obj.metric), float(obj.tol))
+                value = censored_epochs(max_budget, _remaining(values, obj.metric),
+                                        float(obj.tol))
         elif value is None or not math.isfinite(value):
             raise ValueError(f"objective {key} of a {status} trial is {value}: the engine "
                              f"reports the last finite epoch, so this is a bug")
@@ -162,9 +162,8 @@ class Scorer:
         self.max_budget = largest_budget(space)
         self.worst = worst_feasible(study)
 
-    def score(self, values: Mapping[str, Any], status: str, budget: int) -> list[float]:
-        scores = objective_values(values, status, self.objectives, budget, self.max_budget,
-                                  self.worst)
+    def score(self, values: Mapping[str, Any], status: str) -> list[float]:
+        scores = objective_values(values, status, self.objectives, self.max_budget, self.worst)
         if status != "diverged":
             for i, (obj, v) in enumerate(zip(self.objectives, scores, strict=True)):
                 w = self.worst[i]
