@@ -6,7 +6,8 @@ trials, then the rest, as a resumed study), start ``mlflow ui`` and ``optuna-das
     python scripts/screenshots.py configs/nedrich.yaml --out /tmp/shots --first 40
 
 Pages taken (PNG, 1400 wide; run pages 2200 high to show their metrics and params): the MLflow
-experiment as it opens (``mlflow-experiment.png``), one child run (``mlflow-child-run.png``), the
+experiment as it opens (``mlflow-experiment.png``), through the link the summary prints
+(``mlflow-experiment-runs.png``), one child run (``mlflow-child-run.png``), the
 parent run (``mlflow-parent-run.png``), and optuna-dashboard's study page with its History plot
 (``dashboard-history.png``) and its analytics page with the slice and importance plots
 (``dashboard-analytics.png``). The servers are stopped and the folder removed at the end
@@ -107,15 +108,17 @@ def mlflow_pages(base: str, name: str, out: Path) -> None:
                                           for t in r["data"].get("tags", []))]
     children = [r for r in runs if r not in parents]
     print(f"  {len(parents)} parent run(s), {len(children)} child runs")
+    ml = "?workflowType=machine_learning"  # the link the summary prints
     screenshot(f"{base}/#/experiments/{eid}", out / "mlflow-experiment.png")
+    screenshot(f"{base}/#/experiments/{eid}{ml}", out / "mlflow-experiment-runs.png")
     if children:
         child = children[0]["info"]["run_id"]
-        screenshot(f"{base}/#/experiments/{eid}/runs/{child}", out / "mlflow-child-run.png",
+        screenshot(f"{base}/#/experiments/{eid}/runs/{child}{ml}", out / "mlflow-child-run.png",
                    height=2200)
     if parents:
         parent = parents[0]["info"]["run_id"]
-        screenshot(f"{base}/#/experiments/{eid}/runs/{parent}", out / "mlflow-parent-run.png",
-                   height=2200)
+        screenshot(f"{base}/#/experiments/{eid}/runs/{parent}{ml}",
+                   out / "mlflow-parent-run.png", height=2200)
 
 
 def dashboard_pages(base: str, out: Path) -> None:

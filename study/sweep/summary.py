@@ -110,6 +110,19 @@ def build_summary(cfg: Any, st: Setup, n_new: int, started: float) -> SweepSumma
         notes=st.notes, objectives=[objective_key(o) for o in cfg.search.objectives])
 
 
+LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+
+
+def runs_url(mlflow_uri: str, experiment_id: str) -> str:
+    """The page of the experiment's runs in the MLflow UI. MLflow 3.17 opens an experiment on
+    the view of its global GenAI / Model training switch (GenAI until the browser has chosen
+    otherwise), whatever the experiment's kind tag; ``workflowType=machine_learning`` in the
+    link picks Model training, whose experiment page is its runs."""
+    base = mlflow_uri.rstrip("/") if mlflow_uri.startswith(("http://", "https://")) \
+        else LOCAL_UI
+    return f"{base}/#/experiments/{experiment_id}?workflowType=machine_learning"
+
+
 def _fmt(v: Any) -> str:
     if v is None:
         return "none"
@@ -141,7 +154,8 @@ def format_summary(s: SweepSummary) -> str:
                      f" · theory lr_max {_fmt(br['lr_max'])}")
     lines += [f"  Optuna storage: {s.storage} (study {s.study!r})",
               f"  MLflow: {s.mlflow_uri} (experiment {s.study!r}, id {s.experiment_id})",
-              f"  open the UI: {ui_text(s.mlflow_uri)}"]
+              f"  open the UI: {ui_text(s.mlflow_uri)}",
+              f"  its runs: {runs_url(s.mlflow_uri, s.experiment_id)}"]
     if s.report_path:
         lines.append(f"  report: {s.report_path}")
     return "\n".join(lines)

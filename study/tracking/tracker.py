@@ -7,8 +7,10 @@ Layout in the tracking store:
 
 - experiment = the config's ``name``, created once (create-or-get under a file lock for local
   sqlite stores; its id is then passed explicitly to every call, never ``set_experiment``);
-- the experiment is tagged ``mlflow.experimentKind = custom_model_development``, so MLflow 3's
-  UI opens it on its runs (not on the GenAI overview, empty here);
+- the experiment is tagged ``mlflow.experimentKind = custom_model_development`` (model
+  training), the kind MLflow's UI records when one picks it there. MLflow 3.17's UI opens an
+  experiment on the view of its global GenAI / Model training switch whatever this tag says, so
+  the sweep's summary also prints the link to the runs (``?workflowType=machine_learning``);
 - parent run (one per study, found again by its study uid and config hash and reopened by
   every later ``study run``): the resolved config as ``config.yaml``, the data set as an MLflow
   dataset input, N and column names, OLS θ* and J*, the Hessian spectrum and lr_max as
@@ -89,8 +91,8 @@ from study.tracking.workerid import worker_id, worker_is_dead
 PARENT_ROLE = ("study.role", "sweep")  # the tag of a study's parent run
 PARENT_KEYS = ("optuna.study_uid", "config_hash", "optuna.study")  # what finds it again
 INVOCATIONS_TAG = "study.invocations"  # how many `study run`s opened the parent run
-# MLflow 3's UI opens an experiment of this kind on its runs (its JS reads the tag; without it an
-# experiment with no traces opens on the GenAI overview)
+# the experiment's kind as MLflow's UI writes it when "Model training" is chosen (MLflow 3.17's
+# UI itself now follows its global GenAI / Model training switch; see the module docstring)
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 
 # ── the tracker ─────────────────────────────────────────────────────────────────────────────
@@ -230,9 +232,8 @@ class Tracker:
         return runs[0] if runs else None
 
     def _mark_experiment_kind(self) -> None:
-        """Tag the experiment as model training (``mlflow.experimentKind``), which MLflow 3's UI
-        reads to open an experiment on its runs rather than on the empty GenAI overview; a kind
-        someone chose in the UI is kept."""
+        """Tag the experiment as model training (``mlflow.experimentKind``); a kind someone
+        chose in the UI is kept."""
         exp = retry_store(lambda: self.client.get_experiment(self.experiment_id),
                           "read the experiment")
         if EXPERIMENT_KIND[0] not in exp.tags:
