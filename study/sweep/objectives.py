@@ -35,8 +35,10 @@ trials as infeasible; :func:`best_trials` also filters on the user attribute ``s
 Studies made before this definition told diverged trials 1e300 and unreached tolerances 1e299:
 their values are not comparable with these. The quickstart's objective changed with it
 (``dist_to_ols`` → ``epochs_to_param_tol`` at 0.01), so its config hash refuses the old study
-(run with ``--fresh``); a study of any other config resumes, and the trials it told before keep
-their old values (``--fresh`` starts it again under this definition).
+(run with ``--fresh``); a study of any other config resumes, the trials it told before keep
+their old values (:func:`legacy_trials` counts them, the sweep's summary says so, and they are
+no scale for the diverged trials told now), and ``--fresh`` starts it again under this
+definition.
 """
 
 from __future__ import annotations
@@ -143,7 +145,8 @@ def worst_feasible(study: optuna.Study) -> list[float | None]:
     trials = [t for t in complete_trials(study) if feasible(t)]
     out: list[float | None] = []
     for i, direction in enumerate(study.directions):
-        vals = [t.values[i] for t in trials if math.isfinite(t.values[i])]
+        vals = [t.values[i] for t in trials if math.isfinite(t.values[i])
+                and abs(t.values[i]) < LEGACY_FLOOR]  # an old sentinel is no scale
         if not vals:
             out.append(None)
         else:
@@ -192,6 +195,11 @@ def user_attrs(values: Mapping[str, Any], run_id: str, seed: int) -> dict[str, A
               for k, v in values.items() if k != "status"}
     result["seed"] = seed
     return {"status": values["status"], "result": result, "mlflow_run_id": run_id}
+
+
+def legacy_trials(trials: Sequence[FrozenTrial]) -> int:
+    """How many of ``trials`` were told a sentinel (1e300, 1e299) by the old definition."""
+    return sum(1 for t in trials if t.values and any(abs(v) >= LEGACY_FLOOR for v in t.values))
 
 
 def complete_trials(study: optuna.Study) -> list[FrozenTrial]:

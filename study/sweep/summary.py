@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
 from study.core import engine, theory
-from study.sweep.objectives import best_trials, complete_trials, objective_key
+from study.sweep.objectives import best_trials, complete_trials, legacy_trials, objective_key
 from study.sweep.sampling import SETTING_KEYS, build_space, init_names
 from study.sweep.startup import Setup
 from study.sweep.storage import load_study
@@ -101,13 +101,18 @@ def build_summary(cfg: Any, st: Setup, n_new: int, started: float) -> SweepSumma
     complete = complete_trials(study)
     best = [{"number": t.number, "values": list(t.values), "params": dict(t.params),
              "status": t.user_attrs.get("status")} for t in best_trials(study)]
+    notes = list(st.notes)
+    old = legacy_trials(complete)
+    if old:
+        notes.append(f"{old} trial(s) were told before objectives lost their sentinels (1e300 "
+                     f"for diverged, 1e299 for unreached): run with --fresh to score them anew")
     return SweepSummary(
         study=cfg.name, n_trials=st.target, n_complete=len(complete), n_new=n_new,
         seconds=time.perf_counter() - started, counts=status_counts(complete), best=best,
         brackets=brackets(complete, st.problem, st.base), storage=cfg.tracking.storage,
         mlflow_uri=tracker.uri, experiment_id=tracker.experiment_id,
         parent_run_id=tracker.parent_run_id, ui_command=ui_command(tracker.uri),
-        notes=st.notes, objectives=[objective_key(o) for o in cfg.search.objectives])
+        notes=notes, objectives=[objective_key(o) for o in cfg.search.objectives])
 
 
 LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default

@@ -188,3 +188,11 @@ def test_a_resumed_study_has_one_parent_real_durations_and_no_sentinel(make_cfg)
     assert "diverged" in {t.user_attrs["status"] for t in trials}
     assert all(abs(v) < 1e100 for t in trials for v in t.values)
     assert all(all(abs(c) < 1e100 for c in t.constraints.values()) for t in trials)
+
+
+def test_sentinels_of_an_older_study_are_counted_and_never_a_scale():
+    study = optuna.create_study()
+    study.add_trial(optuna.trial.create_trial(value=1e299, user_attrs={"status": "max_epochs"}))
+    study.add_trial(optuna.trial.create_trial(value=2.0, user_attrs={"status": "converged"}))
+    assert objectives.legacy_trials(objectives.complete_trials(study)) == 1
+    assert objectives.worst_feasible(study) == [2.0]
