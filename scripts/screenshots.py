@@ -85,9 +85,11 @@ def run_study(config: Path, folder: Path, overrides: list[str]) -> None:
     for o in overrides:
         cmd += ["--set", o]
     print("$", " ".join(cmd[1:]))
-    out = subprocess.run(cmd, cwd=folder, check=True, capture_output=True, text=True,
+    out = subprocess.run(cmd, cwd=folder, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     print(out.stdout.rstrip())
+    if out.returncode != 0:
+        raise SystemExit(f"study run failed ({out.returncode}): {out.stderr.strip()}")
 
 
 def start(cmd: list[str], folder: Path) -> subprocess.Popen:
@@ -136,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--first", type=int, default=80,
                    help="trials of the first `study run`; the second completes the config's")
     p.add_argument("--keep", action="store_true", help="keep the study's folder")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="a config override for both runs (e.g. data.path=…)")
     args = p.parse_args(argv)
     config = Path(args.config).resolve()
     out = Path(args.out or ROOT / "shots" / config.stem).resolve()
@@ -143,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(tempfile.mkdtemp(prefix=f"shots-{config.stem}-"))
     procs: list[subprocess.Popen] = []
     try:
-        run_study(config, folder, [f"search.n_trials={args.first}"])
-        run_study(config, folder, [])
+        run_study(config, folder, [*args.overrides, f"search.n_trials={args.first}"])
+        run_study(config, folder, args.overrides)
         name = yaml.safe_load(config.read_text())["name"]
         mport, dport = free_port(), free_port()
         procs.append(start(["mlflow", "ui", "--backend-store-uri",

@@ -30,12 +30,14 @@ from failed trials, and one value of 1e300 flattens every optuna-dashboard plot)
 Constraints: every trial carries the constraint ``diverged`` (1.0 when diverged, else 0.0;
 feasible ≤ 0) through Optuna's public ``Trial.set_constraint``, so ``study.best_trial``,
 ``study.best_trials`` and the samplers that read constraints (TPE, NSGA-II, GP) treat diverged
-trials as infeasible; :func:`best_trials` also filters on the user attribute ``status``.
+trials as infeasible; the loop also writes it in the list form optuna-dashboard reads, which
+draws infeasible trials in grey. :func:`best_trials` also filters on the user attribute
+``status``.
 
 Studies made before this definition told diverged trials 1e300 and unreached tolerances 1e299:
-their values are not comparable with these. The quickstart's objective changed with it
-(``dist_to_ols`` → ``epochs_to_param_tol`` at 0.01), so its config hash refuses the old study
-(run with ``--fresh``); a study of any other config resumes, the trials it told before keep
+their values are not comparable with these. The quickstart's and nedrich's objective changed
+with it (``dist_to_ols`` → ``epochs_to_param_tol`` at 0.01), so their config hash refuses an old
+study (run with ``--fresh``); a study of any other config resumes, the trials it told before keep
 their old values (:func:`legacy_trials` counts them, the sweep's summary says so, and they are
 no scale for the diverged trials told now), and ``--fresh`` starts it again under this
 definition.
