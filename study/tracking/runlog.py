@@ -106,15 +106,18 @@ def _chunks(items: Sequence, size: int) -> list[Sequence]:
 
 
 def log_batch(client: MlflowClient, run_id: str, metrics: Sequence[Metric] = (),
-              params: Sequence[Param] = (), tags: Sequence[RunTag] = ()) -> int:
-    """``log_batch`` split to the per-request limits; returns the number of calls made."""
+              params: Sequence[Param] = (), tags: Sequence[RunTag] = (),
+              transient: Callable[[BaseException], bool] = retryable) -> int:
+    """``log_batch`` split to the per-request limits; returns the number of calls made.
+    ``transient``: the errors worth another attempt (default: locks, a busy server)."""
     m, p, t = _chunks(metrics, MAX_METRICS), _chunks(params, MAX_PARAMS), _chunks(tags, MAX_TAGS)
     calls = max(len(m), len(p), len(t))
     for i in range(calls):
         batch = (m[i] if i < len(m) else [], p[i] if i < len(p) else [],
                  t[i] if i < len(t) else [])
         retry_store(lambda b=batch: client.log_batch(run_id, metrics=b[0], params=b[1], tags=b[2],
-                                                     synchronous=True), "log a batch")
+                                                     synchronous=True), "log a batch",
+                    transient=transient)
     return calls
 
 

@@ -194,9 +194,13 @@ class Tracker:
                 self.experiment_id, start_time=now, run_name=run_name,
                 tags={**tags, WORKER_TAG: worker_id(), PARENT_ROLE[0]: PARENT_ROLE[1]}),
                 "create the parent run")
-            held: Mapping[str, str] = {}
-        else:
-            held = run.data.params
+            first = self._find_parent(tags)  # processes starting together: the first one wins
+            if first is not None and first.info.run_id != run.info.run_id:
+                mine = run.info.run_id
+                retry_store(lambda: self.client.delete_run(mine), "drop a duplicate parent run")
+                run = first
+        held: Mapping[str, str] = run.data.params
+        if held:  # made by an earlier invocation (or a process that started at the same time)
             retry_store(lambda: self.client.update_run(run.info.run_id, status="RUNNING"),
                         "reopen the parent run")
         run_id = run.info.run_id
@@ -212,7 +216,10 @@ class Tracker:
                                            for k, v in metrics.items() if finite(v)],
                   params=[Param(k, v) for k, v in texts.items() if k not in held],
                   tags=[RunTag(INVOCATIONS_TAG, str(self.invocation)),
-                        RunTag(f"study.invocation.{self.invocation}", note)])
+                        RunTag(f"study.invocation.{self.invocation}", note)],
+                  # processes starting together log the same params at once: the loser's
+                  # retry finds them logged, with the same values
+                  transient=lambda e: retryable(e) or collided(e))
         retry_store(lambda: self.client.log_text(run_id, config_yaml, "config.yaml"), "log config")
         if dataset is not None and not run.inputs.dataset_inputs:
             retry_store(lambda: self.client.log_inputs(run_id, [dataset]), "log the data set",
@@ -227,9 +234,9 @@ class Tracker:
         flt = " AND ".join([f"tags.`{PARENT_ROLE[0]}` = '{PARENT_ROLE[1]}'",
                             *(f"tags.`{k}` = '{v}'" for k, v in keys.items())])
         runs = retry_store(lambda: self.client.search_runs(
-            [self.experiment_id], flt, order_by=["attributes.start_time ASC"], max_results=1),
+            [self.experiment_id], flt, order_by=["attributes.start_time ASC"], max_results=100),
             "search runs")
-        return runs[0] if runs else None
+        return min(runs, key=lambda r: (r.info.start_time, r.info.run_id)) if runs else None
 
     def _mark_experiment_kind(self) -> None:
         """Tag the experiment as model training (``mlflow.experimentKind``); a kind someone
