@@ -76,7 +76,7 @@ def screenshot(url: str, path: Path, wait_ms: int = 12000, height: int = 900) ->
         subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
                         f"--user-data-dir={profile}", f"--screenshot={path}",
                         f"--window-size=1400,{height}", f"--virtual-time-budget={wait_ms}", url],
-                       check=True, capture_output=True, timeout=120)
+                       check=True, capture_output=True, timeout=300)
     print(f"  {path}  ←  {url}")
 
 
