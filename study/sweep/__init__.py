@@ -28,9 +28,10 @@ when unreached) and the minibatch ``seed``; ``worker`` (host:pid) is set when it
 ``retry_of`` (the number of the failed trial) on a trial re-queued after its worker died or was
 interrupted. :func:`trials_frame` flattens them into one tidy row per trial.
 
-Objective values are never NaN or ±inf: a diverged trial reports ``DIVERGED_VALUE`` and an
-unreached tolerance ``UNREACHED_VALUE`` (:mod:`study.sweep.objectives`); :func:`best_trials` never
-returns a diverged trial.
+Objective values are never NaN, ±inf or a sentinel: a diverged trial reports its last finite
+value and the constraint ``diverged`` = 1 (infeasible), an unreached tolerance the space's largest
+budget plus one such budget per decade still to go (:mod:`study.sweep.objectives`);
+:func:`best_trials` never returns a diverged trial.
 
 Storages (:mod:`study.sweep.storage`): a path (the default ``optuna.journal``) is a journal file
 (the sweep's writes cost about 3.5 ms per trial here, against about 30 ms on sqlite; see

@@ -13,13 +13,14 @@ sqlite), so an Optuna upgrade that changes one fails there, not in the middle of
   point (:class:`IndexedQMCSampler`);
 - the journal lock's interface (:class:`JournalFileLock`) and the path of Optuna's symlink lock
   (:func:`symlink_lock_path`);
-- the logger of the RDB storage's retries (:func:`quiet_rdb_retry_log`).
+- the logger of the RDB storage's retries (:func:`quiet_rdb_retry_log`);
+- a trial's constraints in the list form optuna-dashboard reads (:func:`set_listed_constraints`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -143,3 +144,18 @@ def quiet_rdb_retry_log() -> None:
     waited for, or becomes one StorageError line, so the misleading warning is noise. The
     logger's name is that of a private module."""
     logging.getLogger(RDB_STORAGE_LOGGER).setLevel(logging.ERROR)
+
+
+LISTED_CONSTRAINTS_KEY = "constraints"
+
+
+def set_listed_constraints(study: optuna.Study, trial: optuna.Trial | FrozenTrial,
+                           values: Sequence[float]) -> None:
+    """Write a trial's constraint values also as the list system attribute ``constraints``.
+
+    ``Trial.set_constraint`` (public) writes one ``constraints:<name>`` key per constraint,
+    which Optuna reads; optuna-dashboard (0.21) reads only the list that the samplers'
+    ``constraints_func`` (deprecated in Optuna 5) used to write, to draw infeasible trials apart.
+    Optuna still reads the list too (as constraint ``"0"``, ``"1"``, …). No public API writes it."""
+    study._storage.set_trial_system_attr(trial_id(trial), LISTED_CONSTRAINTS_KEY,
+                                         [float(v) for v in values])

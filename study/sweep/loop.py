@@ -37,10 +37,17 @@ from study.core import engine
 from study.sweep._optuna_private import (
     create_running_trial,
     pop_waiting_trial_id,
+    set_listed_constraints,
     trial_for_id,
     trial_id,
 )
-from study.sweep.objectives import complete_trials, objective_values, user_attrs
+from study.sweep.objectives import (
+    CONSTRAINT,
+    Scorer,
+    complete_trials,
+    constraint_value,
+    user_attrs,
+)
 from study.sweep.reaper import Heartbeat, fail_trial, heartbeat_enabled, reap_stale, requeue
 from study.sweep.sampling import Space, engine_trial, grid_key, grid_points, suggest, trial_seed
 from study.sweep.signals import SignalScope
@@ -80,6 +87,7 @@ class Batch:
         self.study, self.space, self.heartbeat = study, space, heartbeat
         self.pending: dict[int, optuna.Trial] = {}
         self.uid = ""  # the study's uid, read once per batch
+        self.scorer: Scorer | None = None  # objective values, made once per batch
 
     def ask(self, k: int) -> list[optuna.Trial]:
         worker = worker_id()
@@ -110,13 +118,17 @@ class Batch:
         self.pending.pop(trial.number, None)
         self.heartbeat.discard([trial_id(trial)])
 
-    def tell(self, trial: optuna.Trial, values: list[float], attrs: Mapping[str, Any]) -> bool:
-        """Tell a trial its values; False when another process failed it first (its
-        heartbeat looked stale) and its parameters are queued again. Telling again a trial
+    def tell(self, trial: optuna.Trial, values: list[float], attrs: Mapping[str, Any],
+             constraint: float = 0.0) -> bool:
+        """Tell a trial its values (and its ``diverged`` constraint); False when another process
+        failed it first (its heartbeat looked stale) and its parameters are queued again. Telling
+        again a trial
         whose first tell an interrupt cut short after the storage took it is True."""
         try:
             for key, value in attrs.items():
                 trial.set_user_attr(key, value)
+            trial.set_constraint(CONSTRAINT, constraint)
+            set_listed_constraints(self.study, trial, [constraint])  # for optuna-dashboard
             frozen = self.study.tell(trial, values, skip_if_finished=True)
         except UpdateFinishedTrialError:  # finished: by this process (COMPLETE) or failed
             frozen = self.study.tell(trial, values, skip_if_finished=True)  # only reads it now
@@ -213,8 +225,9 @@ def _tell(batch: Batch, cfg: Any, tracker: Tracker, trial: optuna.Trial,
     res = rec.result
     named = result_values(res, rec.param_names)
     named["status"] = res.status
-    if not batch.tell(trial, objective_values(named, res.status, cfg.search.objectives),
-                      user_attrs(named, run_id, rec.seed)):
+    scores = batch.scorer.score(named, res.status)
+    if not batch.tell(trial, scores, user_attrs(named, run_id, rec.seed),
+                      constraint_value(res.status)):
         tracker.mark_killed(run_id, "a worker thought dead re-queued this trial")
         return
     counts[res.status] += 1
@@ -233,6 +246,7 @@ def run_batch(cfg: Any, st: Setup, batch: Batch, k: int, counts: Counter, bar: A
     if not asked:
         return 0
     uid = batch.uid = st.study.user_attrs["study_uid"]
+    batch.scorer = Scorer(st.study, cfg.search.objectives, batch.space)
     values = [{**batch.space.constants, **t.params} for t in asked]
     seeds = [trial_seed(cfg, st.base, t.number) for t in asked]
     trials = [engine_trial(v, st.base, st.problem.d, s)
@@ -240,7 +254,7 @@ def run_batch(cfg: Any, st: Setup, batch: Batch, k: int, counts: Counter, bar: A
     results = engine.run(st.problem, trials)
     existing = st.tracker.existing_children(uid, since)
     recs = [TrialRecord(cfg.name, uid, t.number, v, e.settings, s, r,
-                                 st.problem.param_names)
+                        st.problem.param_names, since)
             for t, v, e, r, s in zip(asked, values, trials, results, seeds, strict=True)]
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow")
     futures = [pool.submit(st.tracker.log_trial, rec, existing.get(rec.number)) for rec in recs]

@@ -14,6 +14,12 @@ Samplers are seeded from ``search.seed``:
 - ``nsga2``.
 
 Trial ``n`` shuffles minibatches with a seed drawn from (search.seed, algorithm.seed, n).
+
+Constraints: every told trial carries the constraint ``diverged`` (1.0 when it diverged, feasible
+0.0 otherwise), set by the loop through ``Trial.set_constraint`` (Optuna 5's replacement of the
+samplers' deprecated ``constraints_func``; :mod:`study.sweep.objectives`). TPE and NSGA-II read
+it from the trials and rank diverged trials behind every feasible one; the grid, random and qmc
+samplers take no feedback.
 """
 
 from __future__ import annotations

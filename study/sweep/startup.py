@@ -116,6 +116,7 @@ def parent_payload(cfg: Any, problem: Any, base: engine.Settings) -> dict[str, A
 
 
 def start_parent(cfg: Any, st: Setup) -> str:
-    """Create this invocation's parent run."""
-    return st.tracker.start_parent(f"{cfg.name}-sweep",
-                                   **parent_payload(cfg, st.problem, st.base))
+    """Open the study's parent run (made by its first invocation) and record this one on it."""
+    payload = parent_payload(cfg, st.problem, st.base)
+    payload["tags"]["optuna.study_uid"] = st.study.user_attrs.get("study_uid", "")
+    return st.tracker.start_parent(f"{cfg.name}-sweep", **payload)

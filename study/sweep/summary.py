@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
 from study.core import engine, theory
-from study.sweep.objectives import best_trials, complete_trials
+from study.sweep.objectives import best_trials, complete_trials, legacy_trials, objective_key
 from study.sweep.sampling import SETTING_KEYS, build_space, init_names
 from study.sweep.startup import Setup
 from study.sweep.storage import load_study
@@ -48,6 +48,7 @@ class SweepSummary:
     workers: int = 1
     failed_workers: list[str] = field(default_factory=list)  # one line per failed worker
     exit_code: int = 0  # for `study run`: 2 when every failed worker met a StudyError, else 1
+    objectives: list[str] = field(default_factory=list)  # names of the values in ``best``
 
 
 def status_counts(trials: Sequence[FrozenTrial]) -> dict[str, int]:
@@ -100,13 +101,31 @@ def build_summary(cfg: Any, st: Setup, n_new: int, started: float) -> SweepSumma
     complete = complete_trials(study)
     best = [{"number": t.number, "values": list(t.values), "params": dict(t.params),
              "status": t.user_attrs.get("status")} for t in best_trials(study)]
+    notes = list(st.notes)
+    old = legacy_trials(complete)
+    if old:
+        notes.append(f"{old} trial(s) were told before objectives lost their sentinels (1e300 "
+                     f"for diverged, 1e299 for unreached): run with --fresh to score them anew")
     return SweepSummary(
         study=cfg.name, n_trials=st.target, n_complete=len(complete), n_new=n_new,
         seconds=time.perf_counter() - started, counts=status_counts(complete), best=best,
         brackets=brackets(complete, st.problem, st.base), storage=cfg.tracking.storage,
         mlflow_uri=tracker.uri, experiment_id=tracker.experiment_id,
         parent_run_id=tracker.parent_run_id, ui_command=ui_command(tracker.uri),
-        notes=st.notes)
+        notes=notes, objectives=[objective_key(o) for o in cfg.search.objectives])
+
+
+LOCAL_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+
+
+def runs_url(mlflow_uri: str, experiment_id: str) -> str:
+    """The page of the experiment's runs in the MLflow UI. MLflow 3.17 opens an experiment on
+    the view of its global GenAI / Model training switch (GenAI until the browser has chosen
+    otherwise), whatever the experiment's kind tag; ``workflowType=machine_learning`` in the
+    link picks Model training, whose experiment page is its runs."""
+    base = mlflow_uri.rstrip("/") if mlflow_uri.startswith(("http://", "https://")) \
+        else LOCAL_UI
+    return f"{base}/#/experiments/{experiment_id}?workflowType=machine_learning"
 
 
 def _fmt(v: Any) -> str:
@@ -128,9 +147,11 @@ def format_summary(s: SweepSummary) -> str:
     if not s.best:
         lines.append("  best: none (every complete trial diverged)")
     for b in s.best[:5]:
-        values = ", ".join(_fmt(v) for v in b["values"])
+        names = s.objectives if len(s.objectives) == len(b["values"]) else \
+            ["objective"] * len(b["values"])
+        values = ", ".join(f"{n} {_fmt(v)}" for n, v in zip(names, b["values"], strict=True))
         params = " ".join(f"{k}={_fmt(v)}" for k, v in b["params"].items())
-        lines.append(f"  best trial #{b['number']} ({b['status']}; objective {values}): {params}")
+        lines.append(f"  best trial #{b['number']} ({b['status']}; {values}): {params}")
     for br in s.brackets:
         where = " ".join(f"{k}={v}" for k, v in br["settings"].items())
         lines.append(f"  lr bracket{' [' + where + ']' if where else ''}: largest converged "
@@ -138,7 +159,8 @@ def format_summary(s: SweepSummary) -> str:
                      f" · theory lr_max {_fmt(br['lr_max'])}")
     lines += [f"  Optuna storage: {s.storage} (study {s.study!r})",
               f"  MLflow: {s.mlflow_uri} (experiment {s.study!r}, id {s.experiment_id})",
-              f"  open the UI: {ui_text(s.mlflow_uri)}"]
+              f"  open the UI: {ui_text(s.mlflow_uri)}",
+              f"  its runs: {runs_url(s.mlflow_uri, s.experiment_id)}"]
     if s.report_path:
         lines.append(f"  report: {s.report_path}")
     return "\n".join(lines)

@@ -15,7 +15,7 @@ import csv
 import io
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
@@ -106,15 +106,18 @@ def _chunks(items: Sequence, size: int) -> list[Sequence]:
 
 
 def log_batch(client: MlflowClient, run_id: str, metrics: Sequence[Metric] = (),
-              params: Sequence[Param] = (), tags: Sequence[RunTag] = ()) -> int:
-    """``log_batch`` split to the per-request limits; returns the number of calls made."""
+              params: Sequence[Param] = (), tags: Sequence[RunTag] = (),
+              transient: Callable[[BaseException], bool] = retryable) -> int:
+    """``log_batch`` split to the per-request limits; returns the number of calls made.
+    ``transient``: the errors worth another attempt (default: locks, a busy server)."""
     m, p, t = _chunks(metrics, MAX_METRICS), _chunks(params, MAX_PARAMS), _chunks(tags, MAX_TAGS)
     calls = max(len(m), len(p), len(t))
     for i in range(calls):
         batch = (m[i] if i < len(m) else [], p[i] if i < len(p) else [],
                  t[i] if i < len(t) else [])
         retry_store(lambda b=batch: client.log_batch(run_id, metrics=b[0], params=b[1], tags=b[2],
-                                                     synchronous=True), "log a batch")
+                                                     synchronous=True), "log a batch",
+                    transient=transient)
     return calls
 
 
@@ -146,6 +149,8 @@ class TrialRecord:
     seed: int
     result: Result
     param_names: tuple[str, ...]  # ("m", "b") or ("w1", …, "b")
+    started_ms: int = 0  # when its batch was asked (ms since the epoch); 0: when logged
+
 
     @property
     def run_name(self) -> str:
@@ -182,23 +187,48 @@ def history_csv(result: Result, param_names: Sequence[str]) -> str:
     return buf.getvalue()
 
 
+# Settings every trial's run depends on, whatever its optimizer (a stopping rule that is None
+# is left out); then those that only one optimizer reads. The settings that only shape what is
+# recorded (history_points, history_dense, param_tols, cost_tols, record_path) and the
+# algorithm seed are on the parent run, as ``algorithm.*``.
+RUN_SETTINGS = ("optimizer", "cost", "standardize", "divergence_factor", "tol_param",
+                "tol_grad", "tol_cost_change")
+OPTIMIZER_SETTINGS = {"gd": ("update",), "momentum": ("update", "momentum"),
+                      "minibatch": ("update", "batch_size"),
+                      "line_search": ("line_search", "armijo", "shrink")}
+
+
+def trial_params(rec: TrialRecord) -> dict[str, Any]:
+    """A child run's params: the trial's own values (lr, epochs, start, swept settings) first,
+    then the settings that apply to its optimizer; ``seed`` (the minibatch shuffle) only for
+    minibatch, ``armijo``/``shrink`` only for the backtracking line search."""
+    settings = rec.settings
+    names = [*RUN_SETTINGS, *OPTIMIZER_SETTINGS.get(settings.optimizer, ())]
+    if settings.optimizer == "line_search" and settings.line_search != "backtracking":
+        names = [n for n in names if n not in ("armijo", "shrink")]
+    out: dict[str, Any] = dict(rec.params)
+    for name in names:
+        value = getattr(settings, name)
+        if value is not None:
+            out.setdefault(name, value)
+    if settings.optimizer == "minibatch":
+        out["seed"] = rec.seed
+    return out
+
+
 def trial_payload(rec: TrialRecord, timestamp: int, parent_run_id: str | None
                   ) -> tuple[dict[str, str], list[Metric], list[Param], list[RunTag]]:
     """(creation tags, metrics, params, extra tags) of a child run; pure, so a retry or the
-    benchmark's floor sends exactly the same thing."""
+    benchmark's floor sends exactly the same thing. Params: :func:`trial_params`; metrics: the
+    trial's results only (its inputs are params) and the ``cost`` history."""
     res = rec.result
     create_tags = {"optuna.study": rec.study, "optuna.study_uid": rec.study_uid,
                    "optuna.trial_number": str(rec.number), WORKER_TAG: worker_id()}
     if parent_run_id:
         create_tags["mlflow.parentRunId"] = parent_run_id
-    inputs: dict[str, Any] = {f.name: getattr(rec.settings, f.name) for f in fields(Settings)}
-    inputs["seed"] = rec.seed
-    inputs.update(rec.params)
-    params = [Param(k, param_text(v)) for k, v in inputs.items()]
-    metrics = [Metric(k, float(v), timestamp, 0) for k, v in inputs.items()
-               if finite(v) or isinstance(v, bool)]
-    metrics += [Metric(k, float(v), timestamp, 0)
-                for k, v in result_values(res, rec.param_names).items() if finite(v)]
+    params = [Param(k, param_text(v)) for k, v in trial_params(rec).items()]
+    metrics = [Metric(k, float(v), timestamp, 0)
+               for k, v in result_values(res, rec.param_names).items() if finite(v)]
     metrics += [Metric("cost", float(c), timestamp, int(e))
                 for e, c in zip(res.history_epoch, res.history_cost, strict=True)
                 if math.isfinite(c)]

@@ -1,5 +1,5 @@
-"""MLflow bookkeeping of a sweep: one experiment, one parent run per ``study run``, one child run
-per trial. With :mod:`study.tracking.runlog` (what a child run holds, retries) and
+"""MLflow bookkeeping of a sweep: one experiment, one parent run per study, one child run per
+trial. With :mod:`study.tracking.runlog` (what a child run holds, retries) and
 :mod:`study.tracking._mlflow_private` the only modules that import mlflow; they know nothing about
 Optuna.
 
@@ -7,14 +7,23 @@ Layout in the tracking store:
 
 - experiment = the config's ``name``, created once (create-or-get under a file lock for local
   sqlite stores; its id is then passed explicitly to every call, never ``set_experiment``);
-- parent run (one per invocation): the resolved config as ``config.yaml``, the data set as an
-  MLflow dataset input, N and column names, OLS θ* and J*, the Hessian spectrum and lr_max as
-  metrics, sampler and seed as params, package versions as tags;
+- the experiment is tagged ``mlflow.experimentKind = custom_model_development`` (model
+  training), the kind MLflow's UI records when one picks it there. MLflow 3.17's UI opens an
+  experiment on the view of its global GenAI / Model training switch whatever this tag says, so
+  the sweep's summary also prints the link to the runs (``?workflowType=machine_learning``);
+- parent run (one per study, found again by its study uid and config hash and reopened by
+  every later ``study run``): the resolved config as ``config.yaml``, the data set as an MLflow
+  dataset input, N and column names, OLS θ* and J*, the Hessian spectrum and lr_max as
+  metrics, sampler and seed as params, package versions as tags; each invocation as a tag
+  ``study.invocation.<k>`` (when, by which process, which params changed) and its closing
+  counts as metrics at step k;
 - child run per trial, named ``<study>-<trial number>``, tagged ``mlflow.parentRunId`` (so it
   works across processes), ``optuna.study``, ``optuna.study_uid``, ``optuna.trial_number`` and
-  ``status``; trial parameters and every algorithm setting as params (numeric ones also as
-  metrics); the checkpointed cost as step metric ``cost`` (step = epoch); the final values as
-  metrics; the checkpoint history as ``history.csv``.
+  ``status``; it starts when its batch was asked and ends when it is logged (the engine runs a
+  batch at once, so its duration is the batch's); params: the trial's own values and only the
+  settings its optimizer reads (:func:`study.tracking.runlog.trial_params`); metrics: its
+  results and the checkpointed cost as step metric ``cost`` (step = epoch); the checkpoint
+  history as ``history.csv``.
 
 Run status mapping (the run status tells the truth about the trial):
 
@@ -47,7 +56,16 @@ from typing import Any
 
 from filelock import FileLock
 from mlflow import MlflowClient
-from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, Run, RunStatus
+from mlflow.entities import (
+    Dataset,
+    DatasetInput,
+    InputTag,
+    Metric,
+    Param,
+    Run,
+    RunStatus,
+    RunTag,
+)
 from mlflow.exceptions import MlflowException
 
 from study.errors import StorageError
@@ -70,6 +88,13 @@ from study.tracking.runlog import (
 from study.tracking.uri import artifact_root, sqlite_path
 from study.tracking.workerid import worker_id, worker_is_dead
 
+PARENT_ROLE = ("study.role", "sweep")  # the tag of a study's parent run
+PARENT_KEYS = ("optuna.study_uid", "config_hash", "optuna.study")  # what finds it again
+INVOCATIONS_TAG = "study.invocations"  # how many `study run`s opened the parent run
+# the experiment's kind as MLflow's UI writes it when "Model training" is chosen (MLflow 3.17's
+# UI itself now follows its global GenAI / Model training switch; see the module docstring)
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+
 # ── the tracker ─────────────────────────────────────────────────────────────────────────────
 
 
@@ -87,6 +112,7 @@ class Tracker:
         self.uri = uri
         self.experiment = experiment
         self.parent_run_id: str | None = None
+        self.invocation = 0  # the how-manieth ``study run`` of the study this one is
         self.owns_parent = True
         self._open_child: str | None = None
         _quiet_migrations()
@@ -153,21 +179,74 @@ class Tracker:
     def start_parent(self, run_name: str, *, config_yaml: str, dataset: DatasetInput | None,
                      params: Mapping[str, Any], metrics: Mapping[str, float],
                      tags: Mapping[str, str]) -> str:
-        """Create the invocation's parent run and log what describes the whole sweep."""
+        """Open the study's parent run and record this invocation on it.
+
+        The first ``study run`` of a study creates it and logs what describes the whole sweep;
+        a later one (a resume, another machine's worker) finds it by its ``study.role`` tag and
+        the ``optuna.study_uid`` / ``config_hash`` / ``optuna.study`` tags given, sets it
+        RUNNING again, and logs only the params it does not hold yet (MLflow params cannot
+        change: a changed value, e.g. ``n_trials``, is written in the invocation's tag)."""
         now = int(time.time() * 1000)
-        run = retry_store(lambda: self.client.create_run(
-            self.experiment_id, start_time=now, run_name=run_name,
-            tags={**tags, WORKER_TAG: worker_id(), "study.role": "sweep"}), "create the parent run")
+        self._mark_experiment_kind()
+        run = self._find_parent(tags)
+        if run is None:
+            run = retry_store(lambda: self.client.create_run(
+                self.experiment_id, start_time=now, run_name=run_name,
+                tags={**tags, WORKER_TAG: worker_id(), PARENT_ROLE[0]: PARENT_ROLE[1]}),
+                "create the parent run")
+            first = self._find_parent(tags)  # processes starting together: the first one wins
+            if first is not None and first.info.run_id != run.info.run_id:
+                mine = run.info.run_id
+                retry_store(lambda: self.client.delete_run(mine), "drop a duplicate parent run")
+                run = first
+        held: Mapping[str, str] = run.data.params
+        if held:  # made by an earlier invocation (or a process that started at the same time)
+            retry_store(lambda: self.client.update_run(run.info.run_id, status="RUNNING"),
+                        "reopen the parent run")
         run_id = run.info.run_id
         self.parent_run_id = run_id
+        self.invocation = int(run.data.tags.get(INVOCATIONS_TAG, "0")) + 1
+        texts = {k: param_text(v) for k, v in params.items()}
+        changed = [f"{k}={v} (was {held[k]})" for k, v in texts.items()
+                   if k in held and held[k] != v]
+        note = (f"started {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now / 1000))} by "
+                f"{worker_id()}" + (f"; changed: {', '.join(changed)}" if changed else ""))
         log_batch(self.client, run_id,
-                  metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if finite(v)],
-                  params=[Param(k, param_text(v)) for k, v in params.items()])
+                  metrics=[] if held else [Metric(k, float(v), now, 0)
+                                           for k, v in metrics.items() if finite(v)],
+                  params=[Param(k, v) for k, v in texts.items() if k not in held],
+                  tags=[RunTag(INVOCATIONS_TAG, str(self.invocation)),
+                        RunTag(f"study.invocation.{self.invocation}", note)],
+                  # processes starting together log the same params at once: the loser's
+                  # retry finds them logged, with the same values
+                  transient=lambda e: retryable(e) or collided(e))
         retry_store(lambda: self.client.log_text(run_id, config_yaml, "config.yaml"), "log config")
-        if dataset is not None:
+        if dataset is not None and not run.inputs.dataset_inputs:
             retry_store(lambda: self.client.log_inputs(run_id, [dataset]), "log the data set",
                         transient=lambda e: retryable(e) or collided(e))
         return run_id
+
+    def _find_parent(self, tags: Mapping[str, str]) -> Run | None:
+        """The study's parent run: tagged ``study.role = sweep`` and with the same study keys."""
+        keys = {k: tags[k] for k in PARENT_KEYS if tags.get(k)}
+        if not keys:
+            return None
+        flt = " AND ".join([f"tags.`{PARENT_ROLE[0]}` = '{PARENT_ROLE[1]}'",
+                            *(f"tags.`{k}` = '{v}'" for k, v in keys.items())])
+        runs = retry_store(lambda: self.client.search_runs(
+            [self.experiment_id], flt, order_by=["attributes.start_time ASC"], max_results=100),
+            "search runs")
+        return min(runs, key=lambda r: (r.info.start_time, r.info.run_id)) if runs else None
+
+    def _mark_experiment_kind(self) -> None:
+        """Tag the experiment as model training (``mlflow.experimentKind``); a kind someone
+        chose in the UI is kept."""
+        exp = retry_store(lambda: self.client.get_experiment(self.experiment_id),
+                          "read the experiment")
+        if EXPERIMENT_KIND[0] not in exp.tags:
+            retry_store(lambda: self.client.set_experiment_tag(self.experiment_id,
+                                                               *EXPERIMENT_KIND),
+                        "tag the experiment")
 
     def end_parent(self, status: str, metrics: Mapping[str, float] | None = None,
                    patient: bool = True) -> None:
@@ -177,8 +256,9 @@ class Tracker:
             return
         run_id, now = self.parent_run_id, int(time.time() * 1000)
         delays = None if patient else ()
-        if metrics:
-            log_batch(self.client, run_id, metrics=[Metric(k, float(v), now, 0)
+        if metrics:  # one point per invocation: step k is the k-th ``study run``
+            step = self.invocation
+            log_batch(self.client, run_id, metrics=[Metric(k, float(v), now, step)
                                                     for k, v in metrics.items() if finite(v)])
         retry_store(lambda: self.client.set_terminated(run_id, status, end_time=now), "end the run",
                     delays=delays)
@@ -216,16 +296,16 @@ class Tracker:
         An ``existing`` run of the same trial is returned as is when it was closed, and
         completed otherwise, with its own start time as the timestamp of every point so that
         points logged before are not repeated."""
-        now = int(time.time() * 1000)
+        start = int(rec.started_ms) or int(time.time() * 1000)
         run = None
         if existing is not None:
             if existing.info.status != "RUNNING":
                 return existing.info.run_id
-            run, now = existing, int(existing.info.start_time)
-        create_tags, metrics, params, tags = trial_payload(rec, now, self.parent_run_id)
+            run, start = existing, int(existing.info.start_time)
+        create_tags, metrics, params, tags = trial_payload(rec, start, self.parent_run_id)
         if run is None:
             run = retry_store(
-                lambda: self.client.create_run(self.experiment_id, start_time=now,
+                lambda: self.client.create_run(self.experiment_id, start_time=start,
                                                tags=create_tags, run_name=rec.run_name),
                 "create a trial run",
                 before_retry=lambda: self._find_child(rec.study_uid, rec.number))
@@ -237,7 +317,8 @@ class Tracker:
                                               "history.csv"),
                     "log the history")
         status = STATUS_TO_RUN_STATUS[rec.result.status]
-        retry_store(lambda: self.client.set_terminated(run_id, status, end_time=now), "end the run")
+        end = max(int(time.time() * 1000), start + 1)  # a real duration, never 0 ms
+        retry_store(lambda: self.client.set_terminated(run_id, status, end_time=end), "end the run")
         self._open_child = None
         return run_id
 

@@ -5,6 +5,7 @@ sqlite tracking stores in tmp_path."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from mlflow.entities import Metric, Param, RunTag
@@ -88,3 +89,22 @@ def test_retry_waits_out_transient_errors_only():
     assert str(named) == ("the MLflow store sqlite:///s.db stayed unavailable while trying to log "
                           "(1 attempt): busy (the trials told so far are kept; run again to "
                           "resume)")
+
+
+@pytest.mark.parametrize(("changes", "own"), [
+    ({}, {"update"}),
+    ({"optimizer": "momentum"}, {"update", "momentum"}),
+    ({"optimizer": "minibatch"}, {"update", "batch_size", "seed"}),
+    ({"optimizer": "line_search"}, {"line_search", "armijo", "shrink"}),
+    ({"optimizer": "line_search", "line_search": "exact"}, {"line_search"}),
+])
+def test_a_child_run_holds_only_the_settings_its_optimizer_reads(problem, changes, own):
+    rec = record(problem, 0.01)
+    rec = replace(rec, settings=replace(rec.settings, **changes))
+    shared = {"optimizer", "cost", "standardize", "divergence_factor", "tol_param"}
+    params = runlog.trial_params(rec)
+    assert list(params)[:4] == ["lr", "epochs", "init_m", "init_b"]
+    assert set(params) == {"lr", "epochs", "init_m", "init_b"} | shared | own
+    # a swept setting is the trial's own value
+    rec = replace(rec, params={**rec.params, "momentum": 0.5})
+    assert runlog.trial_params(rec)["momentum"] == 0.5

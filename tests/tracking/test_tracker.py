@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 from mlflow import MlflowClient
@@ -32,9 +33,14 @@ def test_child_run_holds_params_metrics_history_and_truthful_status(store, probl
         assert run.info.run_name == f"s-{number}"
         assert run.data.tags["status"] == rec.result.status
         assert run.info.status == runlog.STATUS_TO_RUN_STATUS[rec.result.status]
-        assert run.data.params["lr"] == repr(lr) and run.data.params["seed"] == "7"
-        assert run.data.params["param_tols"] == "0.1,0.01,0.001"
-        assert run.data.metrics["standardize"] == 0.0
+        # the trial's own values and the settings plain GD reads, nothing else
+        assert run.data.params == {
+            "lr": repr(lr), "epochs": "150", "init_m": "0.5", "init_b": "0.0",
+            "optimizer": "gd", "update": "simultaneous", "cost": "mse",
+            "standardize": "False", "divergence_factor": "10.0", "tol_param": "0.0001"}
+        assert {"final_m", "final_b", "dist_to_ols", "epochs_run"} <= set(run.data.metrics)
+        assert not {"lr", "epochs", "standardize"} & set(run.data.metrics)
+        assert run.info.end_time > run.info.start_time
         assert all(math.isfinite(v) for v in run.data.metrics.values())
         history = client.get_metric_history(run.info.run_id, "cost")
         assert [m.step for m in history] == rec.result.history_epoch.tolist()
@@ -128,3 +134,63 @@ def test_experiment_artifacts_live_beside_the_database(store, tmp_path):
     location = tracker.client.get_experiment(tracker.experiment_id).artifact_location
     assert location == (tmp_path / "mlruns" / "s").as_uri()
     assert Tracker(store, "s").experiment_id == tracker.experiment_id
+
+
+def test_a_child_run_lasts_from_its_batch_to_its_logging(store, problem):
+    tracker = Tracker(store, "s")
+    asked = int(time.time() * 1000) - 1500  # its batch was asked 1.5 s ago
+    rec = replace(record(problem, 0.3), started_ms=asked)
+    before = int(time.time() * 1000)
+    run = tracker.client.get_run(tracker.log_trial(rec))
+    assert run.info.start_time == asked
+    assert before <= run.info.end_time <= int(time.time() * 1000)
+    assert run.info.end_time - run.info.start_time >= 1500
+
+
+def test_one_parent_run_per_study_reopened_by_each_invocation(store):
+    def start(tracker, n_trials, uid="u1"):
+        return tracker.start_parent("s-sweep", config_yaml=f"n_trials: {n_trials}\n",
+                                    dataset=None, params={"sampler": "qmc", "n_trials": n_trials},
+                                    metrics={"lr_max": 1.0},
+                                    tags={"optuna.study_uid": uid, "config_hash": "h"})
+
+    first = Tracker(store, "s")
+    parent = start(first, 80)
+    first.end_parent("FINISHED", {"trials_new": 80})
+    second = Tracker(store, "s")
+    assert start(second, 120) == parent
+    client = second.client
+    run = client.get_run(parent)
+    assert run.info.status == "RUNNING"
+    second.end_parent("FINISHED", {"trials_new": 40})
+    run = client.get_run(parent)
+    assert run.info.status == "FINISHED" and run.info.end_time >= run.info.start_time
+    assert run.data.params["n_trials"] == "80"  # MLflow params never change: the tag says so
+    assert run.data.tags["study.invocations"] == "2"
+    assert "n_trials=120 (was 80)" in run.data.tags["study.invocation.2"]
+    assert "changed" not in run.data.tags["study.invocation.1"]
+    history = client.get_metric_history(parent, "trials_new")
+    assert sorted((m.step, m.value) for m in history) == [(1, 80.0), (2, 40.0)]
+    assert len(client.get_metric_history(parent, "lr_max")) == 1
+    texts = client.download_artifacts(parent, "config.yaml")
+    assert open(texts).read() == "n_trials: 120\n"
+    # another study (a --fresh one has a new uid) gets its own parent
+    third = Tracker(store, "s")
+    assert start(third, 120, uid="u2") != parent
+    parents = client.search_runs([second.experiment_id], "tags.`study.role` = 'sweep'")
+    assert len(parents) == 2
+
+
+def test_the_experiment_opens_on_its_runs_in_the_ui(store):
+    tracker = Tracker(store, "s")
+    tracker.start_parent("s-sweep", config_yaml="", dataset=None, params={}, metrics={},
+                         tags={})
+    tags = tracker.client.get_experiment(tracker.experiment_id).tags
+    assert tags["mlflow.experimentKind"] == "custom_model_development"
+    # a kind chosen in the UI is kept
+    tracker.client.set_experiment_tag(tracker.experiment_id, "mlflow.experimentKind",
+                                      "genai_development")
+    Tracker(store, "s").start_parent("s-sweep", config_yaml="", dataset=None, params={},
+                                     metrics={}, tags={})
+    tags = tracker.client.get_experiment(tracker.experiment_id).tags
+    assert tags["mlflow.experimentKind"] == "genai_development"
