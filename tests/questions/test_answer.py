@@ -290,7 +290,7 @@ def test_figure_data_and_axes(answer, tmp_path):
     assert len(left.get_legend_handles_labels()[1]) == len(data["series"])
     hlines = [ln for ln in left.get_lines() if ln.get_linestyle() == ":"]
     assert len(hlines) == len(answer.param_tols)
-    out = iterfig.draw(answer, tmp_path / "f" / "iterations.png")
+    out = iterfig.draw(answer, tmp_path / "iterations.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
