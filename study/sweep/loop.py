@@ -14,7 +14,9 @@ sharing the study stop at exactly ``n_trials``: asks beyond the first ``n_trials
 
 Interrupts: SIGINT and SIGTERM ask the loop to stop once the current batch is logged and told;
 a second signal stops at once (the open MLflow run becomes KILLED, trials asked but not told
-are told FAIL and queued again with the same parameters).
+— even one cut off while it was being created — are told FAIL and their points queued again,
+see :func:`study.sweep.sampling.trial_point`). The summary's ``n_new`` counts the trials this
+process completed, however it stopped.
 """
 
 from __future__ import annotations
@@ -49,7 +51,15 @@ from study.sweep.objectives import (
     user_attrs,
 )
 from study.sweep.reaper import Heartbeat, fail_trial, heartbeat_enabled, reap_stale, requeue
-from study.sweep.sampling import Space, engine_trial, grid_key, grid_points, suggest, trial_seed
+from study.sweep.sampling import (
+    Space,
+    engine_trial,
+    grid_key,
+    grid_points,
+    suggest,
+    trial_point,
+    trial_seed,
+)
 from study.sweep.signals import SignalScope
 from study.sweep.startup import Setup, setup, start_parent
 from study.sweep.storage import raise_storage_error
@@ -86,6 +96,8 @@ class Batch:
     def __init__(self, study: optuna.Study, space: Space, heartbeat: Heartbeat) -> None:
         self.study, self.space, self.heartbeat = study, space, heartbeat
         self.pending: dict[int, optuna.Trial] = {}
+        self.creating: int | None = None  # storage id of the trial being asked
+        self.completed = 0  # trials this process told COMPLETE
         self.uid = ""  # the study's uid, read once per batch
         self.scorer: Scorer | None = None  # objective values, made once per batch
 
@@ -106,12 +118,14 @@ class Batch:
         popped = trial_id is not None
         if trial_id is None:
             trial_id = create_running_trial(self.study, {"worker": worker})
+        self.creating = trial_id  # until it is pending: abandon() finds it by this id
         self.heartbeat.add(trial_id)
         trial = trial_for_id(self.study, trial_id)
         if popped:
             trial.set_user_attr("worker", worker)
         for name, distribution in self.space.distributions.items():
             suggest(trial, name, distribution)
+        self.creating = None
         return trial
 
     def _done(self, trial: optuna.Trial) -> None:
@@ -133,7 +147,10 @@ class Batch:
         except UpdateFinishedTrialError:  # finished: by this process (COMPLETE) or failed
             frozen = self.study.tell(trial, values, skip_if_finished=True)  # only reads it now
         self._done(trial)
-        return frozen.state == TrialState.COMPLETE
+        if frozen.state != TrialState.COMPLETE:
+            return False
+        self.completed += 1
+        return True
 
     def drop_surplus(self, asked: list[optuna.Trial], target: int) -> list[optuna.Trial]:
         """Keep the asked trials that are among the first ``target`` live trials (complete,
@@ -155,14 +172,23 @@ class Batch:
         return keep
 
     def abandon(self) -> list[int]:
-        """Tell FAIL to what was asked but not told, and queue the same parameters again;
-        returns their numbers."""
-        numbers = []
+        """Tell FAIL to what was asked but not told, and queue the points they were meant to
+        evaluate again; returns their numbers. Besides the pending trials, that is any trial
+        this process left RUNNING: one whose ask was cut off, perhaps before its creating
+        write returned its id (a later sweep in this process could not reap it: its worker
+        lives)."""
+        me, numbers = worker_id(), []
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            mine = t.number in self.pending or trial_id(t) == self.creating \
+                or t.user_attrs.get("worker") == me
+            if mine and fail_trial(self.study, t):
+                requeue(self.study, t)
+                numbers.append(t.number)
         for trial in list(self.pending.values()):
-            if fail_trial(self.study, trial):
-                requeue(self.study, trial)
-                numbers.append(trial.number)
             self._done(trial)
+        if self.creating is not None:
+            self.heartbeat.discard([self.creating])
+            self.creating = None
         return numbers
 
 
@@ -170,10 +196,14 @@ def grid_todo(study: optuna.Study, space: Space, trials: Sequence[FrozenTrial]) 
     """Grid points not yet complete or running; failed ones are queued again (GridSampler
     counts a failed point as visited and would never return to it)."""
     names = sorted(space.distributions)
+
+    def cell(t: FrozenTrial) -> tuple | None:  # the cell it was meant for, params or not yet
+        point = trial_point(study, t, trials)
+        return None if point is None else grid_key(point.params, names)
+
     done = {grid_key(t.params, names) for t in trials if t.state == TrialState.COMPLETE}
-    busy = {grid_key(t.system_attrs.get("fixed_params", t.params), names) for t in trials
-            if t.state in (TrialState.RUNNING, TrialState.WAITING)}  # queued: not yet params
-    failed = {grid_key(t.params, names) for t in trials if t.state == TrialState.FAIL}
+    busy = {cell(t) for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)}
+    failed = {cell(t) for t in trials if t.state == TrialState.FAIL}
     todo = 0
     for point in grid_points(space):
         key = grid_key(point, names)
@@ -235,6 +265,18 @@ def _tell(batch: Batch, cfg: Any, tracker: Tracker, trial: optuna.Trial,
     bar.set_postfix_str(counts_text(counts), refresh=False)
 
 
+def point_seeds(cfg: Any, st: Setup, asked: Sequence[optuna.Trial]) -> list[int]:
+    """The minibatch seeds of the asked trials, from their point indices (a retry's is the
+    point of the trial it replaces), never from their numbers."""
+    trials = st.study.get_trials(deepcopy=False)
+    by_number = {t.number: t for t in trials}
+    seeds = []
+    for t in asked:
+        point = trial_point(st.study, by_number[t.number], trials)
+        seeds.append(trial_seed(cfg, st.base, t.number if point is None else point.index))
+    return seeds
+
+
 def run_batch(cfg: Any, st: Setup, batch: Batch, k: int, counts: Counter, bar: Any) -> int:
     """Ask k trials, run them as one engine call, log and tell each.
 
@@ -248,7 +290,7 @@ def run_batch(cfg: Any, st: Setup, batch: Batch, k: int, counts: Counter, bar: A
     uid = batch.uid = st.study.user_attrs["study_uid"]
     batch.scorer = Scorer(st.study, cfg.search.objectives, batch.space)
     values = [{**batch.space.constants, **t.params} for t in asked]
-    seeds = [trial_seed(cfg, st.base, t.number) for t in asked]
+    seeds = point_seeds(cfg, st, asked)
     trials = [engine_trial(v, st.base, st.problem.d, s)
               for v, s in zip(values, seeds, strict=True)]
     results = engine.run(st.problem, trials)
@@ -285,8 +327,8 @@ def _reap(st: Setup) -> bool:
 def loop(cfg: Any, st: Setup, batch: Batch, stop: Interrupts, counts: Counter, bar: Any,
          orphaned: Callable[[], bool] = lambda: False) -> int:
     """Run batches until the study holds ``st.target`` complete trials (or the grid is done,
-    or a stop is asked); returns the number of trials this process asked and kept."""
-    n_new, seen, since = 0, None, time.monotonic()
+    or a stop is asked); returns the number of trials this process completed."""
+    seen, since = None, time.monotonic()
     while not stop.requested and not orphaned():
         if _reap(st):
             continue
@@ -306,8 +348,8 @@ def loop(cfg: Any, st: Setup, batch: Batch, stop: Interrupts, counts: Counter, b
                 break  # nothing moves: leave the rest to a later `study run`
             time.sleep(WAIT_SECONDS)  # the last trials are running elsewhere, or died there
             continue
-        n_new += run_batch(cfg, st, batch, k, counts, bar)
-    return n_new
+        run_batch(cfg, st, batch, k, counts, bar)
+    return batch.completed
 
 
 def _wait_for_others(st: Setup, trials: Sequence[FrozenTrial]) -> bool:
@@ -337,7 +379,7 @@ def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
     with store_errors(cfg):
         st = setup(cfg, fresh, heartbeat)
         start_parent(cfg, st)
-    n_new, interrupted = 0, False
+    interrupted = False
     complete = complete_trials(st.study)
     counts = Counter(t.user_attrs.get("status") for t in complete)
     bar = progress_bar(progress, st.target, len(complete), counts)
@@ -345,7 +387,7 @@ def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
         batch = Batch(st.study, st.space, beat)
         try:
             with Interrupts() as stop:
-                n_new = loop(cfg, st, batch, stop, counts, bar)
+                loop(cfg, st, batch, stop, counts, bar)
                 interrupted = bool(stop.requested)
         except KeyboardInterrupt:
             interrupted = True
@@ -357,7 +399,8 @@ def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
         bar.close()
         if interrupted:
             close_after(batch, st.tracker, "KILLED")
-    return finish(cfg, st, n_new, started, interrupted)
+    # what this process completed, also when a second signal cut the loop short
+    return finish(cfg, st, batch.completed, started, interrupted)
 
 
 def finish(cfg: Any, st: Setup, n_new: int, started: float, interrupted: bool,

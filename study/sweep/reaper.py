@@ -12,10 +12,12 @@ A killed worker leaves its trials RUNNING. Three ways to find them, used togethe
 - a re-queued trial popped by a worker that died before naming itself: RUNNING without a
   ``worker`` for ``ORPHAN_SECONDS``.
 
-Either way the trial is told FAIL by exactly one process (the storage refuses a second) and its
-parameters are queued again once, with the user attribute ``retry_of`` naming it
-(RetryHeartbeatStaleTrialCallback's semantics, up to ``MAX_RETRIES`` times in a row). Every
-process runs :func:`reap_stale` at start-up and before each batch.
+Either way the trial is told FAIL by exactly one process (the storage refuses a second) and the
+point it was meant to evaluate is queued again once (:func:`study.sweep.sampling.trial_point`:
+its sampler's point, not the parameters it happened to record before it died, which are none
+when it died right after its creation), with the user attributes ``retry_of`` naming it and
+``point`` its point index (RetryHeartbeatStaleTrialCallback's semantics, up to ``MAX_RETRIES``
+times in a row). Every process runs :func:`reap_stale` at start-up and before each batch.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from study.sweep._optuna_private import (
     record_heartbeat,
     stale_trial_callback,
 )
+from study.sweep.sampling import trial_point
 from study.tracking.workerid import worker_is_dead
 
 MAX_RETRIES = 3  # a trial whose workers keep dying is re-queued at most this often in a row
@@ -53,13 +56,20 @@ def fail_trial(study: optuna.Study, trial: FrozenTrial | optuna.Trial) -> bool:
 
 
 def requeue(study: optuna.Study, trial: FrozenTrial) -> bool:
-    """Queue ``trial``'s parameters again (``retry_of`` = its number), unless its chain of
-    retries is already ``MAX_RETRIES`` long."""
+    """Queue the point ``trial`` was meant to evaluate again (``retry_of`` = its number,
+    ``point`` = its point index), unless its chain of retries is already ``MAX_RETRIES`` long
+    or it is a grid trial that died before taking a cell (the grid keeps the cell for another
+    trial)."""
     retries = int(trial.user_attrs.get("retries", 0))
     if retries >= MAX_RETRIES:
         return False
-    study.enqueue_trial(dict(trial.params),
-                        user_attrs={"retry_of": trial.number, "retries": retries + 1})
+    point = trial_point(study, trial)
+    if point is None:
+        return False
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING,
+        system_attrs={**point.system_attrs, "fixed_params": point.params},
+        user_attrs={"retry_of": trial.number, "retries": retries + 1, "point": point.index}))
     return True
 
 

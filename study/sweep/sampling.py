@@ -5,15 +5,25 @@ Samplers are seeded from ``search.seed``:
 
 - ``grid``: values, or ranges with a step; the loop stops at the end of the grid and re-queues
   failed points, which GridSampler would never revisit;
-- ``random``: trial ``n`` draws from a generator seeded by (search.seed, n), so a resumed or
-  shared study draws what one uninterrupted process would have drawn;
-- ``qmc``: scrambled Sobol; trial ``n`` takes the point whose index is the number of sampled
-  (not re-queued) trials before it, so workers sharing a study never take the same point and a
-  resumed study goes on where it stopped;
+- ``random``: the trial whose point index is ``i`` draws from a generator seeded by
+  (search.seed, i), so a resumed or shared study draws what one uninterrupted process would have
+  drawn;
+- ``qmc``: scrambled Sobol; the trial whose point index is ``i`` takes point ``i`` of the
+  sequence, so workers sharing a study never take the same point and a resumed study goes on
+  where it stopped;
 - ``tpe``: ``constant_liar``, so the pending trials of a batch spread it out;
 - ``nsga2``.
 
-Trial ``n`` shuffles minibatches with a seed drawn from (search.seed, algorithm.seed, n).
+Points. A trial's *point index* is the number of trials numbered below it that were sampled (not
+queued with fixed parameters); without interruptions it is the trial's number. A trial that dies
+before it is told (even right after the storage recorded it, with none of its parameters yet) is
+queued again with the point it was meant to evaluate (:func:`trial_point`): the qmc point of its
+index, the random draw of its index, its grid cell; the retry carries the index as the user
+attribute ``point``. So an interrupted and resumed sweep evaluates the same points as an
+uninterrupted one.
+
+Minibatch shuffling of a trial uses a seed drawn from (search.seed, algorithm.seed, point index),
+the grid cell's index for the grid sampler: a retry shuffles as the trial it replaces would have.
 
 Constraints: every told trial carries the constraint ``diverged`` (1.0 when it diverged, feasible
 0.0 otherwise), set by the loop through ``Trial.set_constraint`` (Optuna 5's replacement of the
@@ -39,6 +49,7 @@ from optuna.distributions import (
     FloatDistribution,
     IntDistribution,
 )
+from optuna.trial import FrozenTrial
 
 from study.config.constraints import declared, grid_problem
 from study.core import engine
@@ -120,10 +131,78 @@ def engine_trial(values: Mapping[str, Any], base: engine.Settings, d: int, seed:
                         settings=settings, seed=seed)
 
 
-def trial_seed(cfg: Any, base: engine.Settings, number: int) -> int:
-    """Minibatch seed of trial ``number``: from (search.seed, algorithm seed, number)."""
-    entropy = [int(cfg.search.seed or 0), int(base.seed), int(number)]
+def trial_seed(cfg: Any, base: engine.Settings, point: int) -> int:
+    """Minibatch seed of the trial whose point index is ``point`` (see the module docstring):
+    from (search.seed, algorithm seed, point), never from the trial number, which a retry
+    shifts."""
+    entropy = [int(cfg.search.seed or 0), int(base.seed), int(point)]
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+# ── points ──────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class Point:
+    """What a trial was meant to evaluate: its parameters, its point index (the minibatch seed's
+    identity) and the system attributes a retry of it carries (the grid cell)."""
+
+    params: dict[str, Any]
+    index: int
+    system_attrs: dict[str, Any]
+
+
+def _sampled(trial: FrozenTrial) -> bool:
+    return "fixed_params" not in trial.system_attrs
+
+
+class PointIndex:
+    """Point indices of sampled trials, counted once: a trial's index is the number of sampled
+    trials numbered below it, and those never change (queued trials carry ``fixed_params``
+    from the write that creates them), so the count is kept between calls."""
+
+    def __init__(self) -> None:
+        self._upto = 0  # trials numbered below this are counted …
+        self._count = 0  # … and this many of them were sampled
+
+    def __call__(self, trials: Sequence[FrozenTrial], number: int) -> int:
+        if number < self._upto or len(trials) < number or \
+                any(trials[i].number != i for i in {self._upto, number - 1} if 0 <= i < number):
+            return sum(1 for t in trials if t.number < number and _sampled(t))
+        self._count += sum(1 for t in trials[self._upto:number] if _sampled(t))
+        self._upto = number
+        return self._count
+
+
+def _queued_point(trial: FrozenTrial) -> Point:
+    """The point of a trial queued with fixed parameters: a retry names its point index; a
+    trial queued otherwise (a grid cell queued again, a study of an older version) is its own."""
+    attrs = trial.user_attrs
+    index = attrs.get("point", attrs.get("retry_of", trial.number))
+    extra = {k: trial.system_attrs[k] for k in ("grid_id", "search_space")
+             if k in trial.system_attrs}
+    return Point(dict(trial.system_attrs["fixed_params"]), int(index), extra)
+
+
+def trial_point(study: optuna.Study, trial: FrozenTrial,
+                trials: Sequence[FrozenTrial] | None = None) -> Point | None:
+    """The point ``trial`` was meant to evaluate, whatever it recorded before it stopped; None
+    for a grid trial that died before it took a cell (the grid keeps that cell for a later one).
+
+    Queued trials: their fixed parameters. Sampled ones: the sampler's point of their index
+    (qmc, random, grid), else (tpe, nsga2, whose points depend on the history) the parameters
+    it recorded."""
+    if not _sampled(trial):
+        return _queued_point(trial)
+    sampler = study.sampler
+    if isinstance(sampler, _AskTellGridSampler):
+        return sampler.point(trial)
+    if trials is None:
+        trials = study.get_trials(deepcopy=False)
+    if isinstance(sampler, _NumberSeededRandomSampler | _NumberIndexedQMCSampler):
+        index = sampler.index(trials, trial.number)
+        return Point(sampler.point_params(study, index), index, {})
+    return Point(dict(trial.params), PointIndex()(trials, trial.number), {})
 
 
 # ── samplers ────────────────────────────────────────────────────────────────────────────────
@@ -137,7 +216,7 @@ def make_sampler(cfg: Any, space: Space) -> optuna.samplers.BaseSampler:
         if kind == "grid":
             return _AskTellGridSampler(space.grid, seed=seed)
         if kind == "random":
-            return _NumberSeededRandomSampler(seed=seed)
+            return _NumberSeededRandomSampler(space.distributions, seed=seed)
         if kind == "qmc":
             return _NumberIndexedQMCSampler(space.distributions, scramble=True, seed=seed,
                                             warn_independent_sampling=False)
@@ -150,27 +229,67 @@ def make_sampler(cfg: Any, space: Space) -> optuna.samplers.BaseSampler:
 
 class _AskTellGridSampler(optuna.samplers.GridSampler):
     """GridSampler whose end of grid does not call ``study.stop()`` (which raises outside
-    ``optimize``); the loop itself stops asking when every grid point is complete."""
+    ``optimize``); the loop itself stops asking when every grid point is complete.
+
+    A trial's cell is its ``grid_id`` system attribute, written by ``before_trial`` right after
+    the trial is created: trial ``n`` below the number of cells takes cell ``n``, a later one a
+    cell no trial has taken. A retry carries its cell's ``grid_id`` (as Optuna's own retry
+    callback does), so that no later trial takes the cell too."""
+
+    def __init__(self, grid: Mapping[str, Sequence[Any]], seed: int | None = None) -> None:
+        super().__init__(grid, seed=seed)
+        self._grid = {name: list(values) for name, values in sorted(grid.items())}
+        # the cells in GridSampler's order: the product of the sorted names' values, shuffled
+        # by a generator of the seed (pinned by tests/sweep/test_sampling.py)
+        self._cells = list(itertools.product(*self._grid.values()))
+        np.random.RandomState(seed or 0).shuffle(self._cells)
 
     def after_trial(self, study, trial, state, values) -> None:
         return None
 
+    def point(self, trial: FrozenTrial) -> Point | None:
+        """The cell of a sampled trial (None: it died before it took one)."""
+        cell = trial.system_attrs.get("grid_id")
+        if cell is None and trial.number < len(self._cells):
+            cell = trial.number  # the cell before_trial gives it
+        if cell is None:
+            return None
+        params = dict(zip(self._grid, self._cells[int(cell)], strict=True))
+        return Point(params, int(cell), {"grid_id": int(cell), "search_space": self._grid})
+
 
 class _NumberSeededRandomSampler(optuna.samplers.RandomSampler):
-    """RandomSampler whose generator is reseeded from (seed, trial number) before each trial.
+    """RandomSampler whose trial of point index ``i`` draws all its parameters (in the space's
+    order) from a generator seeded by (seed, i).
 
     Optuna's own draws from one generator per process, so a resumed study (or a second worker)
-    would repeat the first process's draws; here trial ``n`` gets the same parameters whoever
-    runs it and whenever."""
+    would repeat the first process's draws; here the trial of index ``i`` gets the same
+    parameters whoever runs it and whenever, and a retry gets them again."""
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, distributions: Mapping[str, BaseDistribution],
+                 seed: int | None = None) -> None:
         super().__init__(seed=seed)
         self._base_seed = int(seed or 0)
+        self._space = dict(distributions)
+        self.index = PointIndex()
 
-    def before_trial(self, study: optuna.Study, trial: Any) -> None:
-        words = np.random.SeedSequence([self._base_seed, int(trial.number)]).generate_state(4)
+    def infer_relative_search_space(self, study: optuna.Study, trial: Any
+                                    ) -> dict[str, BaseDistribution]:
+        return dict(self._space)
+
+    def sample_relative(self, study: optuna.Study, trial: Any,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if not search_space or not _sampled(trial):
+            return {}
+        return self.point_params(study, self.index(study.get_trials(deepcopy=False),
+                                                   trial.number))
+
+    def point_params(self, study: optuna.Study, index: int) -> dict[str, Any]:
+        """The parameters of point ``index``."""
+        words = np.random.SeedSequence([self._base_seed, int(index)]).generate_state(4)
         reseed_random_sampler(self, words)
-        super().before_trial(study, trial)
+        return {name: self.sample_independent(study, None, name, dist)
+                for name, dist in self._space.items()}
 
 
 class _NumberIndexedQMCSampler(IndexedQMCSampler):
@@ -188,6 +307,7 @@ class _NumberIndexedQMCSampler(IndexedQMCSampler):
     def __init__(self, distributions: Mapping[str, BaseDistribution], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._space = dict(distributions)
+        self.index = PointIndex()
 
     def infer_relative_search_space(self, study: optuna.Study, trial: Any
                                     ) -> dict[str, BaseDistribution]:
@@ -195,10 +315,15 @@ class _NumberIndexedQMCSampler(IndexedQMCSampler):
 
     def sample_relative(self, study: optuna.Study, trial: Any,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        before = study.get_trials(deepcopy=False)
-        self.sample_index = sum(1 for t in before if t.number < trial.number
-                                and "fixed_params" not in t.system_attrs)
-        return super().sample_relative(study, trial, search_space)
+        if not search_space or not _sampled(trial):
+            return {}
+        return self.point_params(study, self.index(study.get_trials(deepcopy=False),
+                                                   trial.number))
+
+    def point_params(self, study: optuna.Study, index: int) -> dict[str, Any]:
+        """The parameters of point ``index`` of the sequence."""
+        self.sample_index = index
+        return super().sample_relative(study, None, dict(self._space))
 
 
 def suggest(trial: optuna.Trial, name: str, distribution: BaseDistribution) -> Any:

@@ -143,6 +143,8 @@ def test_a_second_signal_stops_at_once_and_the_lost_trials_run_again(make_cfg, m
     _interrupt_on_batch(monkeypatch, 2, [signal.SIGINT, signal.SIGINT])
     summary = sweep(cfg)
     assert summary.interrupted and summary.n_complete == 4
+    assert summary.n_new == 4  # what this process completed, though the loop was cut short
+    assert "(4 new in" in format_summary(summary)
     study = storage.load_study(cfg)
     failed = study.get_trials(states=(TrialState.FAIL,))
     assert len(failed) == 4

@@ -107,7 +107,8 @@ def test_a_trial_is_queued_again_at_most_max_retries_times_in_a_row(folder):
         assert reaper.fail_trial(study, trial)
         assert reaper.requeue(study, study.get_trials()[trial.number])
         trial = study.ask()
-        assert trial.user_attrs == {"retry_of": trial.number - 1, "retries": retries + 1}
+        assert trial.user_attrs == {"retry_of": trial.number - 1, "retries": retries + 1,
+                                    "point": 0}  # the point of the first trial, all along
     assert reaper.fail_trial(study, trial)
     assert not reaper.requeue(study, study.get_trials()[trial.number])
     assert study.get_trials(states=(TrialState.WAITING,)) == []

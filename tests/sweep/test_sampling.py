@@ -23,7 +23,8 @@ from study.config.model import StudyConfig
 from study.core import engine
 from study.core.data import load_problem
 from study.errors import ConfigError
-from study.sweep import sampling, storage
+from study.sweep import reaper, sampling, storage
+from study.sweep.loop import point_seeds
 from study.sweep.summary import trials_frame
 
 
@@ -98,7 +99,7 @@ def test_suggest_records_the_very_distribution_given(tmp_path, distribution):
     assert frozen.distributions == {"p": distribution} and frozen.params == {"p": value}
 
 
-def test_trial_seeds_follow_from_the_seeds_and_the_number_only(make_cfg):
+def test_trial_seeds_follow_from_the_seeds_and_the_point_only(make_cfg):
     cfg = make_cfg()
     base = cfg.settings()
     seeds = [sampling.trial_seed(cfg, base, n) for n in range(50)]
@@ -124,3 +125,89 @@ def test_an_engine_trial_takes_the_space_values_and_overrides_the_swept_settings
     assert (trial.lr, trial.epochs, trial.init, trial.seed) == (0.1, 20, (0.5, -1.0), 9)
     assert trial.settings.cost == "sse" and trial.settings.tol_param == base.tol_param
     assert sampling.init_names(3) == ["init_w1", "init_w2", "init_w3", "init_b"]
+
+
+# ── points: what a trial was meant to evaluate, whatever it recorded ────────────────────────
+
+
+def _study(make_cfg, sampler: str, space=None):
+    cfg = make_cfg(sampler=sampler, n_trials=12, **({"space": space} if space else {}))
+    space_ = sampling.build_space(cfg, 1)
+    study, _ = storage.open_study(cfg, sampling.make_sampler(cfg, space_))
+    return cfg, space_, study
+
+
+GRID = {"lr": {"values": [0.05, 0.1, 0.2, 0.4]}, "epochs": 50,
+        "init_m": {"values": [-1.0, 0.0, 1.0]}}
+
+
+@pytest.mark.parametrize("sampler", ["qmc", "random", "grid"])
+def test_the_point_of_a_trial_is_what_its_sampler_gives_it(make_cfg, sampler):
+    """For every trial of a sweep, trial_point (computed from the trial's number and cell
+    alone) is the parameters the sampler gave it, and its index is its number."""
+    cfg = make_cfg(sampler=sampler, n_trials=12, batch_size=5,
+                   **({"space": GRID} if sampler == "grid" else {}))
+    sweep(cfg)
+    study = storage.load_study(cfg, sampler=sampling.make_sampler(
+        cfg, sampling.build_space(cfg, 1)))
+    for t in study.get_trials():
+        point = sampling.trial_point(study, t)
+        assert point.params == t.params and point.index == t.number
+
+
+@pytest.mark.parametrize("sampler", ["qmc", "random", "grid"])
+def test_a_trial_created_without_parameters_still_has_its_point(make_cfg, sampler):
+    """A trial whose worker died right after the storage created it (no parameter, no cell)
+    has the point an uninterrupted trial of its number gets."""
+    _, space, study = _study(make_cfg, sampler, GRID if sampler == "grid" else None)
+    told = study.ask()
+    for name, dist in space.distributions.items():
+        sampling.suggest(told, name, dist)
+    study.tell(told, 1.0)
+    bare = study.ask()  # created: nothing sampled yet
+    expected = study.ask()
+    for name, dist in space.distributions.items():
+        sampling.suggest(expected, name, dist)
+    frozen = study.get_trials()
+    assert frozen[bare.number].params == {}
+    point = sampling.trial_point(study, frozen[bare.number])
+    assert point.index == 1 and len(point.params) == len(space.distributions)
+    again = sampling.trial_point(study, frozen[expected.number])
+    assert again.index == 2 and again.params == frozen[expected.number].params
+    assert point.params != again.params
+
+
+def test_a_retry_shifts_no_later_point_and_keeps_its_own(make_cfg):
+    """qmc: a trial failed at creation is queued with its point; the trials after the retry go
+    on with the next points of the sequence, so the sweep covers points 0…n−1 exactly."""
+    _, space, study = _study(make_cfg, "qmc")
+    bare = study.ask()  # dies at creation
+    assert reaper.fail_trial(study, study.get_trials()[bare.number])
+    assert reaper.requeue(study, study.get_trials()[bare.number])
+    for _ in range(4):
+        trial = study.ask()
+        for name, dist in space.distributions.items():
+            sampling.suggest(trial, name, dist)
+        study.tell(trial, 1.0)
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert [t.user_attrs.get("point") for t in done] == [0, None, None, None]
+    u = qmc.Sobol(2, scramble=True, seed=3).random(4)
+    np.testing.assert_allclose(sorted(-1.0 + 2.0 * u[:, 1]),
+                               sorted(t.params["init_m"] for t in done), rtol=1e-12)
+
+
+def test_minibatch_seeds_follow_the_point_not_the_trial_number(make_cfg):
+    """A retry's seed is the seed of the trial it replaces (its point), so a minibatch trial
+    gives the same objective value wherever it lands."""
+    cfg, _, study = _study(make_cfg, "qmc")
+    bare = study.ask()
+    reaper.fail_trial(study, study.get_trials()[bare.number])
+    reaper.requeue(study, study.get_trials()[bare.number])
+    retry, fresh = study.ask(), study.ask()
+
+    class St:  # the two fields point_seeds reads of the loop's Setup
+        base = cfg.settings()
+
+    St.study = study
+    seeds = point_seeds(cfg, St, [retry, fresh])
+    assert seeds == [sampling.trial_seed(cfg, St.base, 0), sampling.trial_seed(cfg, St.base, 1)]
