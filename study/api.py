@@ -164,6 +164,22 @@ def write_report(cfg: StudyConfig) -> tuple[Path, str | None]:
     return path, log_report_artifacts(cfg.tracking.mlflow_uri, cfg.name, cfg.report.dir)
 
 
+def repair_journal(path: str | Path) -> str:
+    """Rewrite a damaged Optuna journal keeping every readable record, after a backup beside
+    it; one line saying what was kept. Raises :class:`~study.errors.StudyError` when the file
+    is missing or is not a journal."""
+    from study.errors import StudyError
+    from study.sweep.journal import repair_journal as _repair
+
+    journal = Path(path)
+    if not journal.is_file():
+        raise StudyError(f"no journal file {journal}")
+    try:
+        return _repair(journal).text()
+    except OSError as exc:
+        raise StudyError(f"cannot repair {journal}: {exc.strerror or exc}") from None
+
+
 def ui_command(config: str | Path | None = None, overrides: Sequence[str] = ()) -> list[str]:
     """The ``mlflow ui`` command for a config's tracking store (default: ./mlflow.db)."""
     from study.tracking.uri import ui_command as _ui

@@ -421,13 +421,34 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ── study repair-journal ────────────────────────────────────────────────────────────────────
+
+
+def _add_repair_journal(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("repair-journal", help="repair an Optuna journal damaged inside",
+                       description="Rewrite an Optuna journal file keeping every readable "
+                                   "record (two records glued into one line are split; an "
+                                   "unreadable trial creation keeps its trial number), after a "
+                                   "backup beside it (<name>.bak-<time>). For a torn last "
+                                   "line, the error of study run gives the exact truncate.")
+    p.add_argument("path", help="the journal file (e.g. optuna.journal)")
+
+
+def _cmd_repair_journal(args: argparse.Namespace) -> int:
+    from study import api
+
+    print(api.repair_journal(args.path))
+    return 0
+
+
 # ── main ────────────────────────────────────────────────────────────────────────────────────
 
 COMMANDS = {"fit": (_add_fit, _cmd_fit), "validate": (_add_validate, _cmd_validate),
             "run": (_add_run, _cmd_run), "ui": (_add_ui, _cmd_ui),
             "iterations": (_add_iterations, _cmd_iterations),
             "reproduce": (_add_reproduce, _cmd_reproduce),
-            "report": (_add_report, _cmd_report)}
+            "report": (_add_report, _cmd_report),
+            "repair-journal": (_add_repair_journal, _cmd_repair_journal)}
 
 
 def build_parser() -> argparse.ArgumentParser:

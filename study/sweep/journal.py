@@ -15,7 +15,7 @@ command that cuts it back to its last whole line.
 
 Damage inside. Unreadable lines followed by readable records (bytes overwritten, a torn line
 glued to the next record) are never "repaired" by cutting the file, which would drop every
-trial after them: the message gives ``python -m study.sweep.journal repair PATH``
+trial after them: the message gives ``study repair-journal PATH``
 (:func:`repair_journal`), which keeps every readable record after a backup. A file with no
 journal record at its start is refused as not an Optuna journal.
 """
@@ -188,8 +188,8 @@ def journal_damage(path: Path, tail: int | None = None) -> str | None:
     return (f"the Optuna journal {path} is damaged inside, not at its end: {len(bad)} "
             f"unreadable line(s), the first at byte {bad[0]}, with {after} readable records "
             f"after it (do not cut the file there: that drops them); repair it, keeping every "
-            f"readable record, after a backup: `python -m study.sweep.journal "
-            f"repair {path}`, then run again")
+            f"readable record, after a backup: `study repair-journal {path}`, "
+            f"then run again")
 
 
 # ── repair ──────────────────────────────────────────────────────────────────────────────────
@@ -282,25 +282,3 @@ def check_journal(path: Path) -> None:
             return
         time.sleep(0.2)
     raise StorageError(damage)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m study.sweep.journal repair PATH``: :func:`repair_journal`, one line out."""
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or args[0] != "repair":
-        print("usage: python -m study.sweep.journal repair PATH", file=sys.stderr)
-        return 2
-    path = Path(args[1])
-    if not path.is_file():
-        print(f"study: error: no journal file {path}", file=sys.stderr)
-        return 2
-    try:
-        print(repair_journal(path).text())
-    except (StorageError, OSError) as exc:
-        print(f"study: error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -135,8 +135,8 @@ def test_bytes_overwritten_inside_the_journal_never_get_advice_that_drops_trials
         sweep(more)
     text = str(err.value)
     assert "damaged inside" in text and "truncate" not in text
-    assert f"python -m study.sweep.journal repair {journal}" in text
-    done = subprocess.run([sys.executable, "-m", "study.sweep.journal", "repair", str(journal)],
+    assert f"study repair-journal {journal}" in text
+    done = subprocess.run([sys.executable, "-m", "study", "repair-journal", str(journal)],
                           capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 0 and done.stdout.startswith(f"repaired {journal}"), done.stderr
