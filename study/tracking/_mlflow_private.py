@@ -34,3 +34,29 @@ def quiet_store_errors() -> None:
     It logs even a lock that a retry waits out; an error that stops the sweep is its one line
     (its traceback with --debug). The logger is that of an internal module of MLflow."""
     logging.getLogger(STORE_ERROR_LOGGER).setLevel(logging.CRITICAL)
+
+
+def head_revision() -> str:
+    """The schema revision of a complete store of the installed MLflow.
+
+    MLflow checks it only when it opens a store (and then fails with a traceback); the
+    start-up inspects a store before opening it, to rebuild a half-built one."""
+    from mlflow.store.db.utils import _get_latest_schema_revision
+
+    return _get_latest_schema_revision()
+
+
+def create_schema(db: Path) -> None:
+    """Create MLflow's whole tracking schema, at head revision, in the new sqlite file ``db``.
+
+    ``SqlAlchemyStore`` migrates a new store in place and keeps its engine in a process-wide
+    cache; the schema is built here in a file that is then renamed into place, so it must be
+    built with an engine of our own that is closed before the rename."""
+    import sqlalchemy
+    from mlflow.store.db.utils import _initialize_tables
+
+    engine = sqlalchemy.create_engine(f"sqlite:///{db}")
+    try:
+        _initialize_tables(engine)
+    finally:
+        engine.dispose()

@@ -45,7 +45,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, Run, RunStatus
 from mlflow.exceptions import MlflowException
@@ -67,6 +66,7 @@ from study.tracking.runlog import (
     retryable,
     trial_payload,
 )
+from study.tracking.sqlite_store import ensure_store, store_lock
 from study.tracking.uri import artifact_root, sqlite_path
 from study.tracking.workerid import worker_id, worker_is_dead
 
@@ -89,6 +89,7 @@ class Tracker:
         self.parent_run_id: str | None = None
         self.owns_parent = True
         self._open_child: str | None = None
+        self.store_note: str | None = None  # what start-up did to a half-built store
         _quiet_migrations()
         # a tracking server would print two "View run" lines per closed run (and fetch the run
         # again to make them); the summary says where the runs are
@@ -102,14 +103,11 @@ class Tracker:
             self.client = MlflowClient(tracking_uri=uri)
             self.experiment_id = self._experiment_id()
             return
-        try:
-            db.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(f"cannot create the MLflow store folder {db.parent}: {exc}") \
-                from exc
-        # Several processes migrating a brand-new sqlite store at once corrupt it: serialise
-        # the schema creation and the experiment's create-or-get.
-        with FileLock(str(db.parent / f".{db.name}.lock"), timeout=120):
+        # A new store is built beside its place and renamed into it (a kill during MLflow's
+        # in-place migration tears it); a half-built one is rebuilt or refused. The
+        # experiment's create-or-get takes the same lock.
+        self.store_note = ensure_store(db)
+        with store_lock(db):
             self.client = MlflowClient(tracking_uri=uri)
             self.experiment_id = self._experiment_id()
 
