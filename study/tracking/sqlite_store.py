@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,14 +111,12 @@ def _remove_leftovers(db: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
-def build_store(db: Path) -> None:
-    """Create MLflow's whole schema in a hidden file beside ``db``, then rename it to ``db``
-    (the caller holds the store lock)."""
-    from study.tracking._mlflow_private import create_schema
-
+def build_atomically(db: Path, create: Callable[[Path], None]) -> None:
+    """Run ``create`` on a hidden new file beside ``db``, then rename that file to ``db``
+    (the caller holds the store lock): ``db`` is whole or absent, whenever a kill lands."""
     tmp = db.with_name(f".{db.name}.building-{uuid.uuid4().hex[:12]}")
     try:
-        create_schema(tmp)
+        create(tmp)
         with tmp.open("rb+") as f:
             os.fsync(f.fileno())
         for suffix in ("-journal", "-wal", "-shm"):  # of a half-built file: never to replay
@@ -127,6 +125,17 @@ def build_store(db: Path) -> None:
         _fsync_dir(db.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def build_new(db: Path, create: Callable[[Path], None]) -> bool:
+    """Build ``db`` with ``create`` (atomically, under its lock) unless it exists; True when
+    this call built it."""
+    with store_lock(db):
+        _remove_leftovers(db)
+        if db.exists():
+            return False
+        build_atomically(db, create)
+        return True
 
 
 def _refusal(db: Path, state: StoreState, head: str) -> str | None:
@@ -168,10 +177,20 @@ def ensure_store(db: Path) -> str | None:
         refusal = _refusal(db, state, head)
         if refusal is not None:
             raise StorageError(refusal)
-        build_store(db)
+        from study.tracking._mlflow_private import create_schema
+
+        build_atomically(db, create_schema)
     if not state.exists:
         return None
     what = (f"leftover table {state.temp_tables[0]}" if state.temp_tables
             else f"schema revision {state.revision or 'none'} of {head}")
     return (f"the MLflow store {db} was half-built by an interrupted start-up ({what}) and "
             f"held no run: rebuilt it")
+
+
+def sqlite_store_missing(uri: str) -> bool:
+    """True when ``uri`` names a local sqlite store whose file does not exist."""
+    from study.tracking.uri import sqlite_path
+
+    db = sqlite_path(uri)
+    return db is not None and not db.exists()

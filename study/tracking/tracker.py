@@ -146,6 +146,20 @@ class Tracker:
         except OSError as exc:
             raise StorageError(f"cannot use the MLflow store {self.uri}: {exc}") from exc
 
+    def runs_exist(self, run_ids: Sequence[str]) -> bool:
+        """Whether every run of ``run_ids`` is in this experiment (a store deleted and made
+        again, or another store at the same URI, holds none of a study's runs)."""
+        for run_id in run_ids:
+            try:
+                run = retry_store(lambda r=run_id: self.client.get_run(r), "read a run")
+            except MlflowException as exc:
+                if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    return False
+                raise
+            if run.info.experiment_id != self.experiment_id:
+                return False
+        return True
+
     # parent ─────────────────────────────────────────────────────────────────────────────────
 
     def start_parent(self, run_name: str, *, config_yaml: str, dataset: DatasetInput | None,
