@@ -60,3 +60,18 @@ def create_schema(db: Path) -> None:
         _initialize_tables(engine)
     finally:
         engine.dispose()
+
+
+def forget_engines(db: Path) -> None:
+    """Close the engines this process keeps for the sqlite file ``db``.
+
+    ``SqlAlchemyStore`` keeps one engine per URI for the life of the process; its pooled
+    connections stay on the file they opened, so after a half-built store was replaced by a
+    rebuilt one they would still read the old file. The cache is a private class attribute."""
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    with SqlAlchemyStore._engine_map_lock:
+        for uri in list(SqlAlchemyStore._engine_map):
+            database = SqlAlchemyStore._engine_map[uri].url.database or ""
+            if database and Path(database).resolve() == db.resolve():
+                SqlAlchemyStore._engine_map.pop(uri).dispose()

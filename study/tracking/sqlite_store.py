@@ -177,9 +177,10 @@ def ensure_store(db: Path) -> str | None:
         refusal = _refusal(db, state, head)
         if refusal is not None:
             raise StorageError(refusal)
-        from study.tracking._mlflow_private import create_schema
+        from study.tracking._mlflow_private import create_schema, forget_engines
 
         build_atomically(db, create_schema)
+        forget_engines(db)
     if not state.exists:
         return None
     what = (f"leftover table {state.temp_tables[0]}" if state.temp_tables
