@@ -120,7 +120,8 @@ def _check_first(out: Outcome, sig: signal.Signals) -> None:
 
 
 def _check_stores(out: Outcome, folder: Path) -> None:
-    cfg = config(folder / "study.yaml")
+    cfg = config(folder / "study.yaml", f"tracking.storage={folder / 'optuna.journal'}",
+                 f"tracking.mlflow_uri=sqlite:///{folder / 'mlflow.db'}")  # the runs' cwd
     states = Counter(t.state for t in trials(cfg))
     out.lost = max(N_TRIALS - states[TrialState.COMPLETE], 0)
     if states[TrialState.COMPLETE] != N_TRIALS or states[TrialState.RUNNING] \
