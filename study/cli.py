@@ -463,8 +463,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:  # building the parser imports the declared options (numpy): a Ctrl-C may land there
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        print("study: interrupted", file=sys.stderr)
+        return 130
     try:
         return COMMANDS[args.command][1](args)
     except StudyError as exc:

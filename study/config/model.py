@@ -25,6 +25,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -122,6 +123,7 @@ class StudyConfig(Model):
     tracking: TrackingConfig
     report: ReportConfig
     _source: Path | None = PrivateAttr(None)
+    _base_dir: Path | None = PrivateAttr(None)  # what data.path is relative to
     _label: str = PrivateAttr("<dict>")
 
     @model_validator(mode="before")
@@ -184,12 +186,15 @@ class StudyConfig(Model):
         return dump_yaml(self.resolved())
 
     def study_fingerprint(self) -> dict:
-        """What defines the study's trials: data (path, sha256, columns), algorithm, and the
-        search's sampler, seed, objectives and space (not n_trials, batch_size, tracking or
-        report, which may change on a resume)."""
+        """What defines the study's trials: data (sha256, columns, path relative to the
+        config's folder), algorithm, and the search's sampler, seed, objectives and space (not
+        n_trials, batch_size, tracking or report, which may change on a resume)."""
         r = self.resolved()
+        # the data by content and by its path from the config, so a copied or moved folder
+        # (another machine, another checkout path) is the same study
+        where = os.path.relpath(self.data.path, self._base_dir or self.data.path.parent)
         return {
-            "data": {**r["data"], "sha256": self.data.sha256},
+            "data": {**r["data"], "path": Path(where).as_posix(), "sha256": self.data.sha256},
             "algorithm": r["algorithm"],
             "search": {k: r["search"][k] for k in ("sampler", "seed", "objectives", "space")},
         }
@@ -261,7 +266,9 @@ def _validate(raw: Any, source: str, base_dir: Path, overrides: Sequence[str]) -
 
     try:
         _check_raw(raw)
-        return StudyConfig.model_validate(raw, context={"base_dir": base_dir, "cwd": Path.cwd()})
+        cfg = StudyConfig.model_validate(raw, context={"base_dir": base_dir, "cwd": Path.cwd()})
+        cfg._base_dir = base_dir.resolve()
+        return cfg
     except Rule as rule:
         raise fail(rule.sub, rule.msg, rule.unknown) from None
     except ValidationError as exc:

@@ -17,10 +17,12 @@ import optuna
 
 from study.core import engine, theory
 from study.core.data import file_digest, load_problem
+from study.errors import StorageError
 from study.sweep.objectives import check_objectives, complete_trials, objective_key
 from study.sweep.reaper import reap_stale
 from study.sweep.sampling import Space, build_space, grid_points, make_sampler
 from study.sweep.storage import load_study, open_study, probe_stores
+from study.tracking.sqlite_store import sqlite_store_missing
 from study.tracking.tracker import Tracker, dataset_input, package_versions
 
 
@@ -63,8 +65,12 @@ def setup(cfg: Any, fresh: bool, heartbeat: int | None = None) -> Setup:
     probe_stores(cfg)
     study, replaced = open_study(cfg, make_sampler(cfg, space), fresh=fresh,
                                  heartbeat=heartbeat)
+    logged = logged_run_ids(study)
+    refuse_missing_store(cfg, study, logged, sqlite_store_missing(cfg.tracking.mlflow_uri))
     tracker = Tracker(cfg.tracking.mlflow_uri, cfg.name)
-    notes = [replaced] if replaced else []
+    if logged and not tracker.runs_exist([logged[0], logged[-1]]):
+        refuse_missing_store(cfg, study, logged, True)
+    notes = [n for n in (replaced, tracker.store_note) if n]
     reaped = reap_stale(study)
     killed = tracker.kill_trial_runs(study.user_attrs.get("study_uid", ""),
                                      [t.number for t in reaped])
@@ -73,6 +79,26 @@ def setup(cfg: Any, fresh: bool, heartbeat: int | None = None) -> Setup:
         notes.append(f"{len(reaped)} trial(s) left running by a dead worker were failed and "
                      f"queued again ({killed} MLflow run(s) marked KILLED)")
     return Setup(problem, base, space, study, tracker, _target(cfg, space, notes), notes)
+
+
+def logged_run_ids(study: optuna.Study) -> list[str]:
+    """The MLflow run ids of the study's complete trials, in trial order."""
+    return [t.user_attrs["mlflow_run_id"] for t in complete_trials(study)
+            if t.user_attrs.get("mlflow_run_id")]
+
+
+def refuse_missing_store(cfg: Any, study: optuna.Study, logged: list[str], missing: bool
+                         ) -> None:
+    """A study whose trials were logged to an MLflow store that is gone (deleted, moved, or
+    replaced by a new one) is refused: a new store would silently hold runs of the new trials
+    only, while the stored ones point to runs that no longer exist."""
+    if not logged or not missing:
+        return
+    raise StorageError(
+        f"study {cfg.name!r} in {cfg.tracking.storage} has {len(logged)} complete trial(s) "
+        f"logged in the MLflow store {cfg.tracking.mlflow_uri}, which no longer holds their "
+        f"runs (deleted or moved?): restore the store, or rerun with --fresh to start the "
+        f"study again (or give the study another name)")
 
 
 def attach(cfg: Any, experiment_id: str, parent_run_id: str | None,

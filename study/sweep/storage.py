@@ -35,6 +35,7 @@ from study.sweep._optuna_private import quiet_rdb_retry_log
 from study.sweep.journal import journal_damage, open_journal
 from study.sweep.reaper import Requeue
 from study.tracking.retry import retry
+from study.tracking.sqlite_store import build_new
 from study.tracking.uri import sqlite_path
 
 
@@ -141,8 +142,21 @@ def _schema_collision(exc: BaseException) -> bool:
                                    "DuplicateTable"))
 
 
+def _create_schema(db: Path) -> None:
+    """Optuna's whole schema in the new sqlite file ``db``, its connections closed."""
+    built = optuna.storages.RDBStorage(f"sqlite:///{db}")
+    built.remove_session()
+    built.engine.dispose()
+
+
 def _create_rdb(url: str, kwargs: dict[str, Any]) -> optuna.storages.RDBStorage:
-    """RDBStorage, retried when another process is creating the same schema at this moment."""
+    """RDBStorage, retried when another process is creating the same schema at this moment.
+    A new local sqlite file is built beside its place and renamed into it, so that a kill
+    during the schema's creation leaves no half-made file."""
+    db = sqlite_path(url) if url.startswith("sqlite:") else None
+    if db is not None and db.name != ":memory:" and not db.exists():
+        db.parent.mkdir(parents=True, exist_ok=True)
+        build_new(db, _create_schema)
     return retry(lambda: optuna.storages.RDBStorage(url, **kwargs),
                  transient=_schema_collision, delays=SCHEMA_RETRY_DELAYS)
 
@@ -170,9 +184,13 @@ def _load(name: str, storage: Any, sampler: Any = None) -> optuna.Study | None:
         return None
 
 
-def _stamped(study: optuna.Study, wait: float = 10.0) -> dict[str, Any]:
+STAMP_WAIT_SECONDS = 3.0  # a creator stamps a new study within milliseconds
+
+
+def _stamped(study: optuna.Study, wait: float = STAMP_WAIT_SECONDS) -> dict[str, Any]:
     """The study's user attributes once its creator has stamped the config hash on it (a
-    study another machine is creating at this moment has none for a few milliseconds)."""
+    study another machine is creating at this moment has none for a few milliseconds; one
+    whose creator was killed before stamping it never gets one, and is stamped here)."""
     deadline = time.monotonic() + wait
     attrs = study.user_attrs
     while "config_hash" not in attrs and time.monotonic() < deadline:
@@ -181,38 +199,53 @@ def _stamped(study: optuna.Study, wait: float = 10.0) -> dict[str, Any]:
     return attrs
 
 
+def _resume(cfg: Any, old: optuna.Study, storage: Any, sampler: Any, fresh: bool
+            ) -> tuple[optuna.Study | None, str | None]:
+    """What to do with the stored study ``old``: (the study to resume, None), or (None, a note)
+    after ``fresh`` deleted it; refuses one made from another config."""
+    where = f"study {cfg.name!r} in {cfg.tracking.storage}"
+    attrs = _stamped(old)
+    n_done = len(old.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+    if fresh:
+        optuna.delete_study(study_name=cfg.name, storage=storage)
+        return None, (f"--fresh: replaced {where} ({n_done} complete trials, study uid "
+                      f"{attrs.get('study_uid')}; its MLflow runs stay in experiment "
+                      f"{cfg.name!r})")
+    stored = attrs.get("fingerprint", {})
+    if "config_hash" in attrs and attrs["config_hash"] != cfg.hash():
+        if _moved_data_only(stored, cfg.study_fingerprint()):
+            study = _load(cfg.name, storage, sampler)
+            _restamp(study, cfg)
+            return study, (f"{where}: its data are now identified by content and by their path "
+                           f"from the config, no longer by the absolute path "
+                           f"{stored['data']['path']}")
+        diff = changed_fields(stored, cfg.study_fingerprint()) or ["config hash"]
+        raise StorageError(f"{where} was made from a different config (changed: "
+                           f"{'; '.join(diff)}); rerun with --fresh to replace its {n_done} "
+                           f"complete trials, or give the study another name")
+    study = _load(cfg.name, storage, sampler)
+    _stamp(study, cfg)
+    return study, None
+
+
 def open_study(cfg: Any, sampler: optuna.samplers.BaseSampler, fresh: bool = False,
                heartbeat: int | None = None) -> tuple[optuna.Study, str | None]:
-    """Create or load the study ``cfg.name``; returns it and a note of what ``fresh``
-    replaced. Refuses (StorageError) a study made from another config."""
+    """Create or load the study ``cfg.name``; returns it and a note of what was done to the
+    stored study (``fresh`` replaced it, its fingerprint was updated). Refuses (StorageError)
+    a study made from another config."""
     storage = open_storage(cfg.tracking.storage, heartbeat)
     directions = [o.direction for o in cfg.search.objectives]
-    where = f"study {cfg.name!r} in {cfg.tracking.storage}"
-    replaced = None
+    note = None
     try:
         old = _load(cfg.name, storage)
         if old is not None:
-            attrs = _stamped(old)
-            n_done = len(old.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-            if fresh:
-                optuna.delete_study(study_name=cfg.name, storage=storage)
-                replaced = (f"--fresh: replaced {where} ({n_done} complete trials, "
-                            f"study uid {attrs.get('study_uid')}; its MLflow runs stay "
-                            f"in experiment {cfg.name!r})")
-            elif "config_hash" in attrs and attrs["config_hash"] != cfg.hash():
-                diff = changed_fields(attrs.get("fingerprint", {}),
-                                      cfg.study_fingerprint()) or ["config hash"]
-                raise StorageError(f"{where} was made from a different config (changed: "
-                                   f"{'; '.join(diff)}); rerun with --fresh to replace its "
-                                   f"{n_done} complete trials, or give the study another name")
-            else:
-                study = _load(cfg.name, storage, sampler)
-                _stamp(study, cfg)
-                return study, None
+            study, note = _resume(cfg, old, storage, sampler, fresh)
+            if study is not None:
+                return study, note
         study = optuna.create_study(storage=storage, sampler=sampler, study_name=cfg.name,
                                     directions=directions, load_if_exists=True)
         _stamp(study, cfg)
-        return study, replaced
+        return study, note
     except StorageError:
         raise
     except Exception as exc:  # storage back-ends raise many types; name the store
@@ -220,10 +253,31 @@ def open_study(cfg: Any, sampler: optuna.samplers.BaseSampler, fresh: bool = Fal
 
 
 def _stamp(study: optuna.Study, cfg: Any) -> None:
-    if "study_uid" not in study.user_attrs:
+    """Write what the study lacks of its uid, fingerprint and config hash (one write each: a
+    creator killed between them leaves some, which the next start-up completes). The hash
+    comes last, as the mark of a stamped study."""
+    attrs = study.user_attrs
+    if "study_uid" not in attrs:
         study.set_user_attr("study_uid", uuid.uuid4().hex)
-        study.set_user_attr("config_hash", cfg.hash())
+    if "fingerprint" not in attrs or "config_hash" not in attrs:
         study.set_user_attr("fingerprint", cfg.study_fingerprint())
+    if "config_hash" not in attrs:
+        study.set_user_attr("config_hash", cfg.hash())
+
+
+def _moved_data_only(old: Mapping, new: Mapping) -> bool:
+    """Whether two fingerprints differ only in ``data.path``, the old one absolute (studies
+    stamped before data were identified by content and the path relative to the config)."""
+    a, b = dict(old), dict(new)
+    a_data, b_data = dict(a.pop("data", {})), dict(b.pop("data", {}))
+    old_path = a_data.pop("path", "")
+    b_data.pop("path", None)
+    return a == b and a_data == b_data and os.path.isabs(str(old_path))
+
+
+def _restamp(study: optuna.Study, cfg: Any) -> None:
+    study.set_user_attr("fingerprint", cfg.study_fingerprint())
+    study.set_user_attr("config_hash", cfg.hash())
 
 
 def load_study(cfg: Any, heartbeat: int | None = None,

@@ -54,7 +54,6 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
 from mlflow import MlflowClient
 from mlflow.entities import (
     Dataset,
@@ -85,6 +84,7 @@ from study.tracking.runlog import (
     retryable,
     trial_payload,
 )
+from study.tracking.sqlite_store import ensure_store, store_lock
 from study.tracking.uri import artifact_root, sqlite_path
 from study.tracking.workerid import worker_id, worker_is_dead
 
@@ -115,6 +115,7 @@ class Tracker:
         self.invocation = 0  # the how-manieth ``study run`` of the study this one is
         self.owns_parent = True
         self._open_child: str | None = None
+        self.store_note: str | None = None  # what start-up did to a half-built store
         _quiet_migrations()
         # a tracking server would print two "View run" lines per closed run (and fetch the run
         # again to make them); the summary says where the runs are
@@ -128,14 +129,11 @@ class Tracker:
             self.client = MlflowClient(tracking_uri=uri)
             self.experiment_id = self._experiment_id()
             return
-        try:
-            db.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(f"cannot create the MLflow store folder {db.parent}: {exc}") \
-                from exc
-        # Several processes migrating a brand-new sqlite store at once corrupt it: serialise
-        # the schema creation and the experiment's create-or-get.
-        with FileLock(str(db.parent / f".{db.name}.lock"), timeout=120):
+        # A new store is built beside its place and renamed into it (a kill during MLflow's
+        # in-place migration tears it); a half-built one is rebuilt or refused. The
+        # experiment's create-or-get takes the same lock.
+        self.store_note = ensure_store(db)
+        with store_lock(db):
             self.client = MlflowClient(tracking_uri=uri)
             self.experiment_id = self._experiment_id()
 
@@ -173,6 +171,20 @@ class Tracker:
                 from exc
         except OSError as exc:
             raise StorageError(f"cannot use the MLflow store {self.uri}: {exc}") from exc
+
+    def runs_exist(self, run_ids: Sequence[str]) -> bool:
+        """Whether every run of ``run_ids`` is in this experiment (a store deleted and made
+        again, or another store at the same URI, holds none of a study's runs)."""
+        for run_id in run_ids:
+            try:
+                run = retry_store(lambda r=run_id: self.client.get_run(r), "read a run")
+            except MlflowException as exc:
+                if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                    return False
+                raise
+            if run.info.experiment_id != self.experiment_id:
+                return False
+        return True
 
     # parent ─────────────────────────────────────────────────────────────────────────────────
 

@@ -5,6 +5,7 @@ bind mount and a size-limited tmpfs where this machine allows mounting), unreach
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -266,3 +267,18 @@ def test_only_a_schema_collision_is_retried_when_an_rdb_storage_is_opened(tmp_pa
     assert not storage._schema_collision(RuntimeError("could not translate host name"))
     store = storage.open_storage(f"sqlite:///{tmp_path / 'o.db'}")
     assert isinstance(store, optuna.storages.RDBStorage)
+
+
+def test_a_new_sqlite_storage_is_built_beside_its_place_and_renamed_into_it(tmp_path):
+    db = tmp_path / "optuna.db"
+    leftover = tmp_path / ".optuna.db.building-0123456789ab"  # of a creator killed mid-build
+    leftover.write_bytes(b"SQLite format 3\0partial")
+    store = storage.open_storage(f"sqlite:///{db}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".optuna.db.lock", "optuna.db"]
+    study = optuna.create_study(storage=store, study_name="s")
+    study.optimize(lambda t: t.suggest_float("a", 0.0, 1.0), n_trials=2)
+    with sqlite3.connect(db) as conn:  # the schema is whole: Optuna's version is recorded
+        (version,) = conn.execute("SELECT schema_version FROM version_info").fetchone()
+    assert version > 0
+    again = storage.open_storage(f"sqlite:///{db}")  # an existing file is opened as it is
+    assert len(optuna.load_study(study_name="s", storage=again).trials) == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sqlite3
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -31,3 +32,23 @@ def test_the_sql_store_logs_its_errors_under_the_logger_that_is_quietened(store)
     assert module._logger.name == private.STORE_ERROR_LOGGER
     private.quiet_store_errors()
     assert logging.getLogger(private.STORE_ERROR_LOGGER).getEffectiveLevel() == logging.CRITICAL
+
+
+def test_a_schema_built_by_create_schema_is_what_mlflow_opens_at_head(tmp_path):
+    db = tmp_path / "built.db"
+    private.create_schema(db)
+    with sqlite3.connect(db) as conn:
+        (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert revision == private.head_revision()
+    client = MlflowClient(f"sqlite:///{db}")
+    assert client.create_experiment("e")  # MLflow takes the file as a complete store
+
+
+def test_forget_engines_closes_the_cached_engine_of_a_replaced_file(tmp_path):
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    db = tmp_path / "s.db"
+    MlflowClient(f"sqlite:///{db}").search_experiments()  # caches an engine for the file
+    assert any(str(db) in u for u in SqlAlchemyStore._engine_map)
+    private.forget_engines(db)
+    assert not any(str(db) in u for u in SqlAlchemyStore._engine_map)
