@@ -172,19 +172,23 @@ def _fault(base: Path, number: int, point: tuple, sig: signal.Signals) -> Outcom
 
 @pytest.mark.slow
 def test_every_interrupted_first_start_up_is_completed_by_the_rerun(tmp_path):
-    faults = [(i, p, s) for s in (signal.SIGINT, signal.SIGKILL) for i, p in enumerate(POINTS)]
+    # every point under both signals with STUDY_FAULTS=full (80 processes importing MLflow,
+    # minutes on 2 cores); by default the signals alternate, so each point is hit once and each
+    # signal at ten points spread over the whole start-up
+    full = os.environ.get("STUDY_FAULTS") == "full"
+    faults = [(i, p, s) for s in (signal.SIGINT, signal.SIGKILL) for i, p in enumerate(POINTS)
+              if full or (i % 2 == 0) == (s == signal.SIGINT)]
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         outcomes = list(pool.map(lambda f: _fault(tmp_path, *f), faults))
     survived = sum(o.survived for o in outcomes)
     lost = sum(o.lost for o in outcomes)
     duplicated = sum(o.duplicated for o in outcomes)
-    print(f"\nstart-up faults: {len(outcomes)} timings ({len(POINTS)} points × SIGINT, "
+    print(f"\nstart-up faults: {len(outcomes)} timings ({len(POINTS)} points, SIGINT and "
           f"kill -9), {survived} survived, {lost} trials lost, {duplicated} duplicated")
     failed = [f"{o.signal} at {o.point}: {'; '.join(o.problems)}" for o in outcomes
               if not o.survived]
     assert not failed, "\n".join(failed)
-    assert (len(outcomes), survived, lost, duplicated) == (2 * len(POINTS), 2 * len(POINTS), 0,
-                                                           0)
+    assert (len(outcomes), survived, lost, duplicated) == (len(faults), len(faults), 0, 0)
 
 
 def test_the_fault_points_are_at_least_twenty():
