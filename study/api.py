@@ -15,6 +15,7 @@ Sweeps::
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -122,6 +123,13 @@ def run_sweep(cfg: StudyConfig, *, fresh: bool = False, progress: bool = True,
         from study.report.build import check_destination
 
         check_destination(cfg.report.dir)
+    say = _say if progress else _quiet
+    say(f"study: opening the stores of {cfg.name!r} and the data {cfg.data.path.name}")
+    from study.core.kernels import compiled_here
+
+    if not compiled_here():
+        say("study: compiling the engine once for this install (10 to 40 s; later runs load "
+            "it in about a second)")
     if workers > 1:
         from study.sweep.workers import run_with_workers
 
@@ -131,8 +139,19 @@ def run_sweep(cfg: StudyConfig, *, fresh: bool = False, progress: bool = True,
 
         summary = _run(cfg, fresh=fresh, progress=progress, heartbeat=beat)
     if report and not summary.interrupted and not summary.failed_workers:
+        say(f"study: writing the report to {cfg.report.dir} (figures, report.html; a few "
+            "seconds)")
         summary.report_path = str(write_report(cfg)[0])
     return summary
+
+
+def _say(line: str) -> None:
+    """One line on stderr about what a long command is doing (stdout keeps the results)."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def _quiet(line: str) -> None:
+    """No progress lines (``progress=False``)."""
 
 
 def trials_frame(cfg: StudyConfig) -> pd.DataFrame:

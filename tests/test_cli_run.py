@@ -305,3 +305,16 @@ def test_fit_help_describes_each_choice():
         assert flag in text
         for choice in choices:
             assert f"- {choice}: " in text, choice
+
+
+def test_run_says_what_it_does_before_and_after_the_bar_on_stderr_only(config, tmp_path,
+                                                                          capsys):
+    assert main(["run", str(config)]) == 0
+    captured = capsys.readouterr()
+    err = captured.err.replace("\r", "\n")
+    assert err.startswith("study: opening the stores of 'cli' and the data line.csv\n")
+    assert f"study: writing the report to {tmp_path / 'reports' / 'cli'}" in err
+    assert err.index("trials:") < err.index("study: writing the report")  # the bar between
+    assert "study: opening" not in captured.out and "report: " in captured.out
+    assert main(["run", str(config), "--no-progress", "--set", "search.n_trials=7"]) == 0
+    assert "study: " not in capsys.readouterr().err  # --no-progress: no progress lines either

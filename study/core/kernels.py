@@ -46,6 +46,7 @@ passed as a value would not be cacheable).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -570,3 +571,10 @@ def _loop(rule, n_epochs, gap, work, book, quad, stop, out):
             status = CONVERGED
             break
     return (status, -1, last), gap
+
+
+def compiled_here() -> bool:
+    """Whether numba's on-disk cache beside this module already holds the trial loop (a fresh
+    install compiles it on first use, which takes tens of seconds once)."""
+    folder = Path(__file__).with_name("__pycache__")
+    return any(folder.glob("kernels.run_trials-*.nbi"))
