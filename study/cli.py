@@ -343,14 +343,13 @@ def _cmd_iterations(args: argparse.Namespace) -> int:
         max_epochs=(_number("--max-epochs", "max_epochs", args.max_epochs, int)
                     if args.max_epochs else None),
     )
-    if args.figure:
-        api.draw_iterations(answer, args.figure)
+    figure = api.draw_iterations(answer, args.figure) if args.figure else None
     if args.json:
         print(json.dumps(api.iterations_json(answer), allow_nan=False))
     else:
         print(api.format_iterations(answer), end="")
-        if args.figure:
-            print(f"\nFigure: {args.figure}")
+        if figure is not None:
+            print(f"\nFigure: {figure}")
     return 0
 
 

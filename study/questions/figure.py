@@ -110,10 +110,13 @@ def check_destination(path: str | Path) -> Path:
     """The figure's path, refused at once when its folder does not exist (no folder is made:
     a mistyped path must not create folders anywhere, least of all at the filesystem root)."""
     out = Path(path)
+    if out.is_dir():
+        raise StudyError(f"--figure {path}: a folder; name the file, e.g. {out / 'iterations.png'}")
     folder = out.absolute().parent
     if not folder.is_dir():
-        raise StudyError(f"--figure {path}: the folder {folder} does not exist")
-    return out
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise StudyError(f"--figure {path}: the folder {folder} {what}")
+    return out if out.suffix else out.with_suffix(".png")  # the file matplotlib would write
 
 
 def draw(answer: Answer, path: str | Path) -> Path:
