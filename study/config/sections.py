@@ -230,6 +230,14 @@ class TrackingConfig(Model):
     storage: Text = Field(description="Optuna storage: a journal file path (default "
                           "<cwd>/optuna.journal) or a URL (sqlite:///…, postgresql://…)")
 
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        if not value.strip():
+            raise Rule((), "must be a journal file path or a storage URL such as "
+                           f"sqlite:///optuna.db; got {show(value)}").pydantic()
+        return value
+
     @field_validator("mlflow_uri")
     @classmethod
     def _uri(cls, value: str) -> str:
@@ -245,6 +253,13 @@ class ReportConfig(Model):
     dir: Path = Field(description="report folder; default <cwd>/reports/<name>/")
     dist_tol: DistTol = Field(SWEEP_DEFAULTS["report.dist_tol"],
                               description="converged when dist_to_ols <= this")
+
+    @field_validator("dir", mode="before")
+    @classmethod
+    def _folder(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            raise Rule((), f"must be a folder path; got {show(value)}").pydantic()
+        return value
 
 
 def fill_outputs(data: dict, cwd: Path) -> dict:

@@ -195,7 +195,6 @@ def test_tracking_refusals(folder, changes, expected):
     _refused(changes, expected)
 
 
-@pytest.mark.xfail(strict=True, reason="an empty tracking.storage is accepted as ''")
 def test_empty_storage_is_refused(folder):
     _refused({"tracking.storage": ""}, "tracking.storage")
 
@@ -231,7 +230,6 @@ def test_report_refusals(folder, changes, expected):
     _refused(changes, expected)
 
 
-@pytest.mark.xfail(strict=True, reason="an empty report.dir becomes the relative Path('.')")
 def test_empty_report_dir_is_refused_or_absolute(folder):
     try:
         cfg = _config({"report.dir": ""})
