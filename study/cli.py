@@ -423,21 +423,24 @@ def _cmd_report(args: argparse.Namespace) -> int:
 # ── study repair-journal ────────────────────────────────────────────────────────────────────
 
 
-def _add_repair_journal(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("repair-journal", help="repair an Optuna journal damaged inside",
-                       description="Rewrite an Optuna journal file keeping every readable "
-                                   "record (two records glued into one line are split; an "
-                                   "unreadable trial creation keeps its trial number), after a "
-                                   "backup beside it (<name>.bak-<time>). For a torn last "
-                                   "line, the error of study run gives the exact truncate.")
-    p.add_argument("path", help="the journal file (e.g. optuna.journal)")
-
-
 def _cmd_repair_journal(args: argparse.Namespace) -> int:
     from study import api
 
     print(api.repair_journal(args.path))
     return 0
+
+
+REPAIR_JOURNAL = (
+    "Rewrite an Optuna journal file keeping every readable record (two records glued into one "
+    "line are split; an unreadable trial creation keeps its trial number), after a backup "
+    "beside it (<name>.bak-<time>). For a torn last line, the error of study run gives the "
+    "exact truncate.")
+
+
+def _add_repair_journal(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("repair-journal", description=REPAIR_JOURNAL,
+                       help="repair an Optuna journal damaged inside")
+    p.add_argument("path", help="the journal file (e.g. optuna.journal)")
 
 
 # ── main ────────────────────────────────────────────────────────────────────────────────────

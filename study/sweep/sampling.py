@@ -258,7 +258,30 @@ class _AskTellGridSampler(optuna.samplers.GridSampler):
         return Point(params, int(cell), {"grid_id": int(cell), "search_space": self._grid})
 
 
-class _NumberSeededRandomSampler(optuna.samplers.RandomSampler):
+class _PointSampler:
+    """What the random and qmc samplers share: the config's space (Optuna's would sample the
+    first trial at random and infer the space from it), and a sampled trial's parameters as
+    those of its point index (:class:`PointIndex`) through the subclass's ``point_params``."""
+
+    _space: dict[str, BaseDistribution]
+    index: PointIndex
+
+    def point_params(self, study: optuna.Study, index: int) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: Any
+                                    ) -> dict[str, BaseDistribution]:
+        return dict(self._space)
+
+    def sample_relative(self, study: optuna.Study, trial: Any,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if not search_space or not _sampled(trial):
+            return {}
+        return self.point_params(study, self.index(study.get_trials(deepcopy=False),
+                                                   trial.number))
+
+
+class _NumberSeededRandomSampler(_PointSampler, optuna.samplers.RandomSampler):
     """RandomSampler whose trial of point index ``i`` draws all its parameters (in the space's
     order) from a generator seeded by (seed, i).
 
@@ -273,17 +296,6 @@ class _NumberSeededRandomSampler(optuna.samplers.RandomSampler):
         self._space = dict(distributions)
         self.index = PointIndex()
 
-    def infer_relative_search_space(self, study: optuna.Study, trial: Any
-                                    ) -> dict[str, BaseDistribution]:
-        return dict(self._space)
-
-    def sample_relative(self, study: optuna.Study, trial: Any,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        if not search_space or not _sampled(trial):
-            return {}
-        return self.point_params(study, self.index(study.get_trials(deepcopy=False),
-                                                   trial.number))
-
     def point_params(self, study: optuna.Study, index: int) -> dict[str, Any]:
         """The parameters of point ``index``."""
         words = np.random.SeedSequence([self._base_seed, int(index)]).generate_state(4)
@@ -292,7 +304,7 @@ class _NumberSeededRandomSampler(optuna.samplers.RandomSampler):
                 for name, dist in self._space.items()}
 
 
-class _NumberIndexedQMCSampler(IndexedQMCSampler):
+class _NumberIndexedQMCSampler(_PointSampler, IndexedQMCSampler):
     """QMCSampler whose point index follows from the trial's number.
 
     Optuna's keeps a counter on the study (read, then written): two workers asking at once read
@@ -309,21 +321,10 @@ class _NumberIndexedQMCSampler(IndexedQMCSampler):
         self._space = dict(distributions)
         self.index = PointIndex()
 
-    def infer_relative_search_space(self, study: optuna.Study, trial: Any
-                                    ) -> dict[str, BaseDistribution]:
-        return dict(self._space)
-
-    def sample_relative(self, study: optuna.Study, trial: Any,
-                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        if not search_space or not _sampled(trial):
-            return {}
-        return self.point_params(study, self.index(study.get_trials(deepcopy=False),
-                                                   trial.number))
-
     def point_params(self, study: optuna.Study, index: int) -> dict[str, Any]:
         """The parameters of point ``index`` of the sequence."""
         self.sample_index = index
-        return super().sample_relative(study, None, dict(self._space))
+        return IndexedQMCSampler.sample_relative(self, study, None, dict(self._space))
 
 
 def suggest(trial: optuna.Trial, name: str, distribution: BaseDistribution) -> Any:
