@@ -19,12 +19,6 @@ POINTS = "x,y\n1,1\n2,3\n3,3\n4,3\n5,5\n"
 BASE = {"name": "t", "data": {"path": "data.csv"}, "search": {"space": {"lr": 1.0e-4}}}
 
 
-@pytest.fixture
-def folder(tmp_path, monkeypatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "data.csv").write_text(POINTS)
-    return tmp_path
-
 
 def _config(changes: dict[str, Any] | None = None, **kwargs: Any) -> StudyConfig:
     raw = copy.deepcopy(BASE)
