@@ -112,13 +112,15 @@ def _interrupt(folder: Path, sig: signal.Signals, event: Callable[[Path], bool],
 def _check_first(out: Outcome, sig: signal.Signals) -> None:
     code, err = out.first
     # Python's own start-up (runpy importing the package) is the one moment no code of study
-    # can catch a Ctrl-C: its KeyboardInterrupt traceback names no file of study
+    # can catch a Ctrl-C: its KeyboardInterrupt traceback names no file of study, and ``-m``
+    # then exits with code 1 (runpy's failure), not 130
+    accepted = (130, -signal.SIGINT)
     if "Traceback" in err and sig == signal.SIGINT and "/study/" not in err \
             and err.rstrip().endswith("KeyboardInterrupt"):
-        err = ""
+        err, accepted = "", (*accepted, 1)
     if "Traceback" in err:
         out.problems.append(f"the interrupted run printed a traceback: {err[-300:]}")
-    if sig == signal.SIGINT and code not in (130, -signal.SIGINT):
+    if sig == signal.SIGINT and code not in accepted:
         out.problems.append(f"SIGINT ended the run with code {code}: {err[-200:]}")
     if sig == signal.SIGKILL and code != -signal.SIGKILL:
         out.problems.append(f"kill -9 ended the run with code {code}")
