@@ -91,11 +91,13 @@ def test_a_bad_config_creates_no_store(config, tmp_path, capsys):
 
 
 def test_interrupt_exits_130_and_says_how_to_resume(config, tmp_path, capsys, monkeypatch):
-    real = engine.run
+    real, calls = engine.run, []
 
-    def run(problem, trials):
-        os.kill(os.getpid(), signal.SIGINT)
-        return real(problem, trials)
+    def run(problem, trials, halt=None):
+        calls.append(len(trials))
+        if len(calls) == 2:  # halts the second batch's trials
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(problem, trials, halt)
 
     monkeypatch.setattr(engine, "run", run)
     assert main(["run", str(config), "--no-progress", "--no-report"]) == 130
@@ -229,8 +231,8 @@ def test_a_hostile_data_file_stops_study_run_before_anything_exists(config, tmp_
 
 # ── extreme flag values: one line naming the flag, its declared rule and the value; exit 2 ─────
 
-EPOCH_BOUND = ("must be >= 1 and <= 1000000000 (a trial runs in one compiled loop that Ctrl-C "
-               "cannot stop, so its budget must finish in reasonable time); got 1000000000000000")
+EPOCH_BOUND = ("must be >= 1 and <= 1000000000 (a larger budget runs for minutes to hours per "
+               "trial; the tutorials' slowest setting needs about 10^6); got 1000000000000000")
 
 FLAG_TRAPS = [
     (["fit", "--lr", "nan"], "--lr must be > 0 and finite; got nan"),

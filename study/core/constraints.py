@@ -23,8 +23,12 @@ from typing import Any, Literal
 import numpy as np
 
 MAX_EPOCHS = 10**9
-EPOCHS_REASON = ("a trial runs in one compiled loop that Ctrl-C cannot stop, so its budget must "
-                 "finish in reasonable time")
+# 10⁹ epochs take about 5 s of plain GD on one feature, a minute of momentum or line search and
+# an hour of minibatch SGD on 100 points (benchmarks/RESULTS.md); the slowest tutorial setting
+# needs about 10⁶. Ctrl-C stops any trial within milliseconds (study.core.stoppable).
+EPOCHS_REASON = (
+    "a larger budget runs for minutes to hours per trial; the tutorials' slowest setting needs "
+    "about 10^6")
 
 
 def show(value: Any) -> str:

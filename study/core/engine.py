@@ -42,6 +42,7 @@ import numpy as np
 from study.core import kernels as K
 from study.core.constraints import DEFAULTS, check_array, check_params
 from study.core.problem import Problem, cost_scale
+from study.core.stoppable import halt_flag, run_stoppable
 
 # The kernels' codes of each declared choice (the names and their meanings are declared in
 # study.core.constraints; these tables only map them to the compiled loop's codes).
@@ -50,6 +51,13 @@ OPTIMIZERS = {"gd": K.LINEAR_MAP, "momentum": K.LINEAR_MAP, "line_search": K.LIN
 UPDATES = {"simultaneous": K.SIMULTANEOUS, "sequential": K.SEQUENTIAL}
 LINE_SEARCHES = {"backtracking": K.BACKTRACKING, "exact": K.EXACT}
 STATUSES = ("converged", "max_epochs", "diverged")
+# A trial stopped from outside (its ``halt`` flag set) before its end: no outcome, not counted.
+HALTED = "halted"
+_CODES = {K.CONVERGED: "converged", K.MAX_EPOCHS: "max_epochs", K.DIVERGED: "diverged",
+          K.HALTED: HALTED}
+# Below this many point-epochs a batch runs in the calling thread: a few milliseconds, not
+# worth a helper thread (~0.1 ms) to make it stoppable.
+THREADED_WORK = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -201,8 +209,13 @@ def iteration_matrices(H: np.ndarray, lr: np.ndarray, update: str = "simultaneou
                            np.concatenate([G - eye, B], axis=2)], axis=1)
 
 
-def run(problem: Problem, trials: Sequence[Trial]) -> list[Result]:
-    """Run trials (grouped into one compiled batch per distinct Settings); results in order."""
+def run(problem: Problem, trials: Sequence[Trial], halt: np.ndarray | None = None
+        ) -> list[Result]:
+    """Run trials (grouped into one compiled batch per distinct Settings); results in order.
+
+    Ctrl-C stops a long batch within milliseconds (:mod:`study.core.stoppable`). ``halt``
+    (:func:`~study.core.stoppable.halt_flag`), once set by a signal handler, ends the running
+    trial and every later one with status :data:`HALTED`."""
     results: list[Result | None] = [None] * len(trials)
     groups: dict[Settings, list[int]] = {}
     for i, trial in enumerate(trials):
@@ -215,6 +228,7 @@ def run(problem: Problem, trials: Sequence[Trial]) -> list[Result]:
             epochs=np.array([t.epochs for t in batch], dtype=np.int64),
             init=np.array([t.init for t in batch], dtype=np.float64),
             seeds=np.array([settings.seed if t.seed is None else t.seed for t in batch]),
+            halt=halt,
         ), strict=True):
             results[i] = res
     return results  # type: ignore[return-value]
@@ -226,8 +240,10 @@ def run_one(problem: Problem, trial: Trial) -> Result:
 
 
 def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.ndarray,
-              init: np.ndarray, seeds: np.ndarray | None = None) -> list[Result]:
-    """Run K trials that share ``settings``: ``lr`` (K,), ``epochs`` (K,), ``init`` (K, p)."""
+              init: np.ndarray, seeds: np.ndarray | None = None,
+              halt: np.ndarray | None = None) -> list[Result]:
+    """Run K trials that share ``settings``: ``lr`` (K,), ``epochs`` (K,), ``init`` (K, p);
+    ``halt`` as in :func:`run`."""
     lr = np.ascontiguousarray(lr, dtype=np.float64).reshape(-1)
     epochs = np.ascontiguousarray(epochs, dtype=np.int64).reshape(-1)
     n_trials, p = lr.size, problem.d + 1
@@ -256,7 +272,8 @@ def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.n
         gap_limit=gap_limit,
         tol_cost_change=-1.0 if settings.tol_cost_change is None else settings.tol_cost_change,
         tol_grad=-1.0 if settings.tol_grad is None else settings.tol_grad,
-        tol_param2=-1.0 if settings.tol_param is None else settings.tol_param**2)
+        tol_param2=-1.0 if settings.tol_param is None else settings.tol_param**2,
+        halt=halt_flag() if halt is None else halt)
     quad = K.Quadratic(w.s, float(w.n), w.x_mean, w.sxx, np.ascontiguousarray(w.U), w.residual,
                        w.A, theta_star, j_star)
     params = _rule_params(K.RULES[rule_name(settings)].params, settings, w, lr, beta)
@@ -264,8 +281,10 @@ def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.n
     if "M" in params._fields:  # the linear rules' state: δ, or (δ, v) with momentum
         z0 = np.zeros((n_trials, params.M.shape[1]))
         z0[:, :p] = e0
+    work = int(epochs.sum()) * (problem.n if settings.optimizer == "minibatch" else 1)
     with np.errstate(all="ignore"):
-        K.run_trials(params, K.Trials(epochs, z0, seeds), quad, stop, out)
+        run_stoppable(lambda: K.run_trials(params, K.Trials(epochs, z0, seeds), quad, stop, out),
+                      stop.halt, threaded=work >= THREADED_WORK)
     return [_result(out, k, settings, ptol, ctol, theta_star, j_star, rel_den)
             for k in range(n_trials)]
 
@@ -330,7 +349,7 @@ def _result(out: K.Outputs, k: int, settings: Settings, ptol: np.ndarray, ctol: 
         theta=theta,
         cost=float(j_star + out.gap[k]),
         initial_cost=float(out.hist_cost[k, 0]),
-        status=STATUSES[int(out.status[k])],
+        status=_CODES[int(out.status[k])],
         epochs_run=int(out.epochs[k]),
         diverged_at=div if div >= 0 else None,
         dist_to_ols=float(np.linalg.norm(delta)),

@@ -27,6 +27,12 @@ docstring) and its parameter tuple here (the tuple's type picks the function whe
 add its row to :data:`RULES` (the engine fills the tuple's fields by name from the settings),
 and its row to the rule table of ``tests/core/test_engine.py`` (reference loop, known optimum).
 
+**Stopping from outside.** A trial of 10⁹ epochs runs for minutes in one compiled call, which
+Python's signal handlers cannot enter. :func:`run_trials` releases the GIL (``nogil``) so it can
+run in a helper thread (:mod:`study.core.stoppable`), and its loops look at the one-byte flag
+``Stopping.halt``: once another thread sets it, the running trial ends with status ``HALTED`` at
+its current epoch (its state recorded as usual) and the trials not started end HALTED at epoch 0.
+
 **Kernel arguments.** :func:`run_trials` takes the rule's tuple and four structured arguments:
 :class:`Trials` (budgets, starts, seeds), :class:`Quadratic` (the problem),
 :class:`Stopping` (divergence limit and tolerances) and :class:`Outputs` (what to record and the
@@ -53,7 +59,10 @@ import numpy as np
 from numba import njit
 from numba.extending import overload
 
-CONVERGED, MAX_EPOCHS, DIVERGED = 0, 1, 2
+CONVERGED, MAX_EPOCHS, DIVERGED, HALTED = 0, 1, 2, 3
+# The one-feature loop looks at the halt flag every 2¹⁶ epochs (well under a millisecond);
+# the general loop's epochs cost enough for a look at each.
+_POLL_MASK = (1 << 16) - 1
 # Values of the engine's choice tables (only their keys are read).
 LINEAR_MAP, MINIBATCH, LINE_SEARCH = 0, 1, 2
 SIMULTANEOUS, SEQUENTIAL = 0, 1
@@ -94,6 +103,7 @@ class Stopping(NamedTuple):
     tol_cost_change: float  # |ΔJ| between epochs
     tol_grad: float  # ‖∇J‖
     tol_param2: float  # ‖θ − θ*‖²
+    halt: np.ndarray  # (1,) uint8, set by another thread: every unfinished trial ends HALTED
 
 
 class Outputs(NamedTuple):
@@ -434,10 +444,10 @@ def _finish(ending, gap, e, g, book, quad, out):
 # ---------------------------------------------------------------- the loops
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_trials(rule, trials, quad, stop, out):
     """Run every trial k from its state z0[k] under ``rule`` (a parameter tuple of :data:`RULES`);
-    results go into ``out``."""
+    results go into ``out``. Once ``stop.halt[0]`` is set, the rest end HALTED."""
     n_trials, q = trials.z0.shape
     p = quad.A.shape[0]
     # z and z before the epoch; the rules' scratch rows (contiguous, like every row here)
@@ -452,7 +462,9 @@ def run_trials(rule, trials, quad, stop, out):
         gap = _gap(z[:p], quad)
         dist2 = _dist2(z[:p], quad.A)
         _observe(0, gap, dist2, z[:p], book, quad, out)
-        if stop.tol_param2 >= 0.0 and dist2 <= stop.tol_param2:
+        if stop.halt[0]:
+            ending = (HALTED, -1, 0)
+        elif stop.tol_param2 >= 0.0 and dist2 <= stop.tol_param2:
             ending = (CONVERGED, -1, 0)
         else:
             ending, gap = _epochs(rule, trials.epochs[k], gap, work, book, quad, stop, out)
@@ -499,7 +511,7 @@ def _loop2(M, n_epochs, gap, work, book, quad, stop, out):
     s, n, xm, sxx, A = quad.s, quad.n, quad.x_mean[0], quad.sxx[0, 0], quad.A
     # the stopping rules as scalars: the loop below is a few nanoseconds per epoch
     gap_limit, tol_change = stop.gap_limit[book[_IK]], stop.tol_cost_change
-    tol_param2, tol_grad = stop.tol_param2, stop.tol_grad
+    tol_param2, tol_grad, halt = stop.tol_param2, stop.tol_grad, stop.halt
     m00, m01, m10, m11 = M[0, 0], M[0, 1], M[1, 0], M[1, 1]
     a00, a01, a10, a11 = A[0, 0], A[0, 1], A[1, 0], A[1, 1]
     z, z_prev = work[0][0], work[0][1]
@@ -533,6 +545,9 @@ def _loop2(M, n_epochs, gap, work, book, quad, stop, out):
             if np.sqrt(g0 * g0 + g1 * g1) <= tol_grad:
                 status = CONVERGED
                 break
+        if (epoch & _POLL_MASK) == 0 and halt[0]:
+            status = HALTED
+            break
     z[0], z[1] = e0, e1
     return (status, -1, last), gap
 
@@ -550,6 +565,7 @@ def _loop(rule, n_epochs, gap, work, book, quad, stop, out):
     z, z_prev, scratch = work[0][0], work[0][1], work[1]
     k = book[_IK]
     A, gap_limit, tol_param2, tol_grad = quad.A, stop.gap_limit[k], stop.tol_param2, stop.tol_grad
+    halt = stop.halt
     nxt_p, nxt_c, nxt_k = _next(book, out)
     status, last = MAX_EPOCHS, 0
     for epoch in range(1, n_epochs + 1):
@@ -569,6 +585,9 @@ def _loop(rule, n_epochs, gap, work, book, quad, stop, out):
         if _settled(gap, prev_gap, stop) or (
                 tol_grad >= 0.0 and _grad_norm(z[:p], quad, scratch[0]) <= tol_grad):
             status = CONVERGED
+            break
+        if halt[0]:
+            status = HALTED
             break
     return (status, -1, last), gap
 

@@ -30,12 +30,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from study.config.constraints import HEARTBEAT_SECONDS
 from study.core import engine
+from study.core.stoppable import halt_flag
 from study.sweep._optuna_private import (
     create_running_trial,
     pop_waiting_trial_id,
@@ -73,19 +75,23 @@ MAX_IDLE_SECONDS = 300  # stop waiting for them when nothing has changed for thi
 
 
 class Interrupts(SignalScope):
-    """SIGINT/SIGTERM: the first asks the loop to stop after the current batch, the second
-    raises KeyboardInterrupt at once."""
+    """SIGINT/SIGTERM: the first stops the running trials (the engine's ``halt`` flag, seen
+    within milliseconds) and the loop after this batch's finished trials are logged; the
+    second raises KeyboardInterrupt at once."""
 
     def __init__(self, quiet: bool = False) -> None:
         self.requested = 0
         self.quiet = quiet
+        self.halt = halt_flag()
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.requested += 1
+        self.halt[0] = 1
         if self.requested == 1:
             if not self.quiet:
-                print(f"\nstudy: {signal.Signals(signum).name}: stopping after this batch "
-                      f"(again to stop now)", file=sys.stderr)
+                print(f"\nstudy: {signal.Signals(signum).name}: stopping; finished trials are "
+                      f"kept, unfinished ones run again on resume (again to stop now)",
+                      file=sys.stderr)
         else:
             raise KeyboardInterrupt
 
@@ -277,8 +283,10 @@ def point_seeds(cfg: Any, st: Setup, asked: Sequence[optuna.Trial]) -> list[int]
     return seeds
 
 
-def run_batch(cfg: Any, st: Setup, batch: Batch, k: int, counts: Counter, bar: Any) -> int:
-    """Ask k trials, run them as one engine call, log and tell each.
+def run_batch(cfg: Any, st: Setup, batch: Batch, k: int, counts: Counter, bar: Any,
+              halt: np.ndarray | None = None) -> int:
+    """Ask k trials, run them as one engine call, log and tell each. Trials that ``halt`` cut
+    short are left pending (an interrupt's clean-up fails them and queues their points again).
 
     MLflow logging runs in one worker thread while this thread tells Optuna: both wait on
     their store's disk writes, so the Optuna writes hide behind the MLflow ones. A trial is
@@ -293,11 +301,13 @@ def run_batch(cfg: Any, st: Setup, batch: Batch, k: int, counts: Counter, bar: A
     seeds = point_seeds(cfg, st, asked)
     trials = [engine_trial(v, st.base, st.problem.d, s)
               for v, s in zip(values, seeds, strict=True)]
-    results = engine.run(st.problem, trials)
+    results = engine.run(st.problem, trials, halt)
     existing = st.tracker.existing_children(uid, since)
+    finished = [(t, v, e, r, s) for t, v, e, r, s in zip(asked, values, trials, results, seeds,
+                                                          strict=True) if r.status != engine.HALTED]
+    asked = [t for t, *_ in finished]
     recs = [TrialRecord(cfg.name, uid, t.number, v, e.settings, s, r,
-                        st.problem.param_names, since)
-            for t, v, e, r, s in zip(asked, values, trials, results, seeds, strict=True)]
+                        st.problem.param_names, since) for t, v, e, r, s in finished]
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow")
     futures = [pool.submit(st.tracker.log_trial, rec, existing.get(rec.number)) for rec in recs]
     told = 0
@@ -348,7 +358,7 @@ def loop(cfg: Any, st: Setup, batch: Batch, stop: Interrupts, counts: Counter, b
                 break  # nothing moves: leave the rest to a later `study run`
             time.sleep(WAIT_SECONDS)  # the last trials are running elsewhere, or died there
             continue
-        run_batch(cfg, st, batch, k, counts, bar)
+        run_batch(cfg, st, batch, k, counts, bar, stop.halt)
     return batch.completed
 
 

@@ -243,7 +243,10 @@ def worker_main(spec: WorkerSpec) -> int:
             close_after(batch, st.tracker, None)
             raise_as_storage_error(cfg, exc)
             raise
-    return 130 if stop.requested else 0
+        if stop.requested:  # the trials it halted go back to the queue
+            close_after(batch, st.tracker, "KILLED")
+            return 130
+    return 0
 
 
 def _main() -> int:

@@ -114,28 +114,34 @@ def _interrupt_on_batch(monkeypatch, batch: int, signals: list[int]) -> None:
     real = engine.run
     calls = []
 
-    def signalling_run(problem, trials):
+    def signalling_run(problem, trials, halt=None):
         calls.append(len(trials))
         if len(calls) == batch:
             for sig in signals:
                 os.kill(os.getpid(), sig)
-        return real(problem, trials)
+        return real(problem, trials, halt)
 
     monkeypatch.setattr(engine, "run", signalling_run)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_stops_after_the_batch_and_a_rerun_completes(make_cfg, monkeypatch, sig):
+def test_a_signal_stops_the_running_batch_and_a_rerun_completes(make_cfg, monkeypatch, sig):
     cfg = make_cfg(n_trials=12, batch_size=4)
-    _interrupt_on_batch(monkeypatch, 2, [sig])
+    _interrupt_on_batch(monkeypatch, 2, [sig])  # the signal comes before batch 2's kernel starts
     summary = sweep(cfg)
-    assert summary.interrupted and summary.n_complete == 8
+    assert summary.interrupted and summary.n_complete == summary.n_new == 4
+    study = storage.load_study(cfg)
+    halted = study.get_trials(states=(TrialState.FAIL,))
+    assert len(halted) == 4
     _, parents, children = client_runs(cfg)
-    assert parents[0].info.status == "KILLED" and len(children) == 8
+    assert parents[0].info.status == "KILLED" and len(children) == 4
     monkeypatch.undo()
     monkeypatch.chdir(Path(cfg.data.path).parent)
     assert sweep(cfg).n_complete == 12
     assert len(client_runs(cfg)[2]) == 12
+    retried = {t.user_attrs["retry_of"]: t.params for t in complete_of(cfg)
+               if "retry_of" in t.user_attrs}
+    assert {h.number: h.params for h in halted} == retried
 
 
 def test_a_second_signal_stops_at_once_and_the_lost_trials_run_again(make_cfg, monkeypatch):
@@ -226,28 +232,20 @@ def params(cfg: StudyConfig) -> list[tuple]:
 
 
 @pytest.mark.parametrize(("sampler", "signals"), [("random", 1), ("qmc", 2), ("grid", 2)],
-                         ids=["random-clean-stop", "qmc-stop-now", "grid-stop-now"])
+                         ids=["random-one-signal", "qmc-two-signals", "grid-two-signals"])
 def test_an_interrupted_and_resumed_sweep_runs_the_same_parameters(tmp_path, monkeypatch,
                                                                    sampler, signals):
     whole = make(tmp_path / "whole", sampler)
     runner.run_sweep(whole, progress=False)
 
     cut = make(tmp_path / "cut", sampler)
-    real, calls = runner.engine.run, []
-
-    def interrupted(problem, trials):
-        calls.append(len(trials))
-        if len(calls) == 2:  # the second batch: one signal stops after it, two stop now
-            for _ in range(signals):
-                os.kill(os.getpid(), signal.SIGINT)
-        return real(problem, trials)
-
-    monkeypatch.setattr(runner.engine, "run", interrupted)
+    # one signal halts the second batch's trials, two stop at once: either way they run again
+    _interrupt_on_batch(monkeypatch, 2, [signal.SIGINT] * signals)
     stopped = runner.run_sweep(cut, progress=False)
-    assert stopped.interrupted and stopped.n_complete == (8 if signals == 1 else 4)
-    monkeypatch.setattr(runner.engine, "run", real)
+    assert stopped.interrupted and stopped.n_complete == 4
+    monkeypatch.undo()
     assert runner.run_sweep(cut, progress=False).n_complete == 12
 
     assert params(cut) == params(whole) and len(set(params(whole))) == 12
     failed = storage.load_study(cut).get_trials(states=(TrialState.FAIL,))
-    assert len(failed) == (0 if signals == 1 else 4)  # each run again with its parameters
+    assert len(failed) == 4  # each run again with its parameters

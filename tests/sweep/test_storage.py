@@ -104,10 +104,10 @@ def test_an_mlflow_store_locked_past_the_retries_is_one_clear_line_and_nothing_i
     monkeypatch.setattr(runlog, "RETRY_DELAYS", ())  # one attempt: MLflow's own 20 s wait
     real, lockers = engine.run, []
 
-    def locking_run(problem, trials):  # the store locks while the third batch runs
+    def locking_run(problem, trials, halt=None):  # the store locks while the third batch runs
         if len(lockers) < 3:
             lockers.append(hold_locks(25, folder / "mlflow.db") if len(lockers) == 2 else None)
-        return real(problem, trials)
+        return real(problem, trials, halt)
 
     monkeypatch.setattr(engine, "run", locking_run)
     assert main(["run", str(path), "--no-progress", "--no-report"]) == 2

@@ -1,0 +1,112 @@
+"""Endless trials stopped from outside (RELIABILITY: a trial of 10¹⁴ epochs ignored Ctrl-C and
+SIGTERM; only kill -9 ended it). Through the real ``study`` command in its own process:
+
+- ``study fit`` with a budget of 10⁹ minibatch epochs (about an hour on 25 points) stops within
+  about a second of SIGINT (one line, exit code 130) or SIGTERM;
+- ``study run`` with 10⁹-epoch trials among short ones stops within about a second of the first
+  SIGINT; the trials that finished are kept and counted, the halted one is failed and queued
+  again with its point, nothing is RUNNING in either store, and a resume finishes the study.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from optuna.trial import TrialState
+from stores import finish, runs, start, trials, wait_for, write_line_data
+
+from study.config.model import load_config
+
+LONG = 10**9
+# the kernels look at the halt flag every 2¹⁶ epochs (well under a millisecond); the rest is
+# a loaded 2-core machine: the process's exit, closing its stores
+WITHIN = 1.0 + 4.0
+
+
+def _fit(folder: Path, epochs: int) -> list[str]:
+    return ["python", "-m", "study", "fit", "--data", str(folder / "line.csv"), "--lr", "1e-6",
+            "--epochs", str(epochs), "--optimizer", "minibatch", "--batch-size", "1"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_fit_with_a_billion_epochs_stops_within_a_second(tmp_path, sig):
+    write_line_data(tmp_path)
+    # the same command with a short budget: how long imports, reading and compiling take here
+    began = time.monotonic()
+    code, _, err = finish(start(_fit(tmp_path, 10), tmp_path))
+    assert code == 0, err
+    warm = time.monotonic() - began
+
+    proc = start(_fit(tmp_path, LONG), tmp_path)
+    time.sleep(warm + 1.0)  # well inside the 10⁹-epoch loop
+    assert proc.poll() is None, proc.communicate()
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    code, out, err = finish(proc, timeout=60)
+    took = time.monotonic() - sent
+    if sig == signal.SIGINT:
+        assert (code, out, err.strip()) == (130, "", "study: interrupted")
+    else:  # fit writes nothing to keep: SIGTERM's default action ends it where it stands
+        assert (code, out, err) == (-signal.SIGTERM, "", "")
+    assert took < WITHIN, took
+
+
+# seed 1 orders the grid's cells short, short, long, … (the order is pinned in test_sampling)
+SPACE = {"lr": 1e-6, "epochs": {"values": [50, LONG]}, "init_m": {"values": [0.0, 1.0, 2.0]}}
+
+
+def _sweep_config(folder: Path) -> Path:
+    write_line_data(folder)
+    raw = {"name": "endless", "data": {"path": "line.csv"},
+           "algorithm": {"optimizer": "minibatch", "batch_size": 1},
+           "search": {"sampler": "grid", "seed": 1, "n_trials": 6, "batch_size": 1,
+                      "space": SPACE}}
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def _long_one_running(cfg) -> bool:
+    """A 10⁹-epoch trial has been RUNNING for a second (its kernel is in the long loop)."""
+    try:
+        now = time.time()
+        return any(t.state == TrialState.RUNNING and t.params.get("epochs") == LONG
+                   and t.datetime_start is not None and now - t.datetime_start.timestamp() > 1.0
+                   for t in trials(cfg))
+    except Exception:  # the study is being created
+        return False
+
+
+def test_run_stops_a_billion_epoch_trial_within_a_second_and_keeps_the_finished(tmp_path,
+                                                                                monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the stores' default place, as for the command
+    path = _sweep_config(tmp_path)
+    cfg = load_config(path, [])
+    cmd = ["python", "-m", "study", "run", str(path), "--no-progress", "--no-report"]
+    proc = start(cmd, tmp_path)
+    wait_for(lambda: _long_one_running(cfg) or proc.poll() is not None, timeout=180)
+    assert proc.poll() is None, proc.communicate()
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    code, out, err = finish(proc, timeout=60)
+    took = time.monotonic() - sent
+    assert code == 130 and took < WITHIN, (code, took, err)
+    assert "Traceback" not in err and "finished trials are kept" in err
+
+    done = [t for t in trials(cfg) if t.state == TrialState.COMPLETE]
+    halted = [t for t in trials(cfg) if t.state == TrialState.FAIL]
+    assert [t.params["epochs"] for t in done] == [50, 50]
+    assert [t.params["epochs"] for t in halted] == [LONG]
+    assert f"interrupted with {len(done)} of 6 trials complete" in err
+    assert f"({len(done)} new in" in out  # the summary counts what this process completed
+    assert not [t for t in trials(cfg) if t.state == TrialState.RUNNING]
+    r = runs(cfg)
+    assert not [x for x in r.parents + r.children if x.info.status == "RUNNING"]
+    assert len(r.children) == len(done)
+    # the halted point is queued to run again on resume (tests/sweep/test_loop.py resumes one)
+    waiting = [t for t in trials(cfg) if t.state == TrialState.WAITING]
+    assert [t.user_attrs["retry_of"] for t in waiting] == [halted[0].number]
