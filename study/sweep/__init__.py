@@ -45,6 +45,7 @@ study ends with exactly ``n_trials`` complete trials, each with one MLflow child
 left RUNNING by a dead worker (a dead process on this host; on RDB storages, a stopped
 heartbeat) are failed, their runs marked KILLED, and their parameters run again.
 
-Interrupts: SIGINT and SIGTERM stop after the current batch; a second signal stops at once
+Interrupts: SIGINT and SIGTERM halt the running trials and stop once the finished ones are told
+(the halted ones run again on resume); a second signal stops at once
 (see :mod:`study.sweep.loop`).
 """

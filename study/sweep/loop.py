@@ -12,8 +12,10 @@ of a worker that dies at the end.
 sharing the study stop at exactly ``n_trials``: asks beyond the first ``n_trials`` live trials
 (by number) are failed unrun, with ``surplus=True``.
 
-Interrupts: SIGINT and SIGTERM ask the loop to stop once the current batch is logged and told;
-a second signal stops at once (the open MLflow run becomes KILLED, trials asked but not told
+Interrupts: SIGINT and SIGTERM halt the running trials (the engine's halt flag, seen within
+milliseconds even in a trial of 10⁹ epochs) and stop the loop once the batch's finished trials
+are logged and told; the halted ones are left untold, so they are failed and their points queued
+again. A second signal stops at once (the open MLflow run becomes KILLED, trials asked but not told
 — even one cut off while it was being created — are told FAIL and their points queued again,
 see :func:`study.sweep.sampling.trial_point`). The summary's ``n_new`` counts the trials this
 process completed, however it stopped.

@@ -6,8 +6,9 @@ schema and experiment, the parent run), then starts each worker as
 ``python -m study.sweep.workers`` in its own session, handing it the config, the experiment id and
 the parent run id on stdin. Each worker runs :func:`study.sweep.loop.loop` until the study holds
 ``n_trials`` complete trials. Meanwhile the parent polls the storage for one combined
-progress bar, relays the workers' error lines, and forwards SIGINT/SIGTERM (the first asks the
-workers to stop after their batch, the second to stop at once, a third kills them). At the end
+progress bar, relays the workers' error lines, and forwards SIGINT/SIGTERM (the first halts the
+workers' running trials and stops them once their finished trials are told, the second stops
+them at once, a third kills them). At the end
 it writes one summary, closes the parent run (FINISHED, KILLED when interrupted, FAILED when a
 worker failed) and exits non-zero if a worker failed.
 
@@ -115,7 +116,8 @@ class _Forward(SignalScope):
         name = signal.Signals(signum).name
         sig = signal.SIGKILL if self.count >= 3 else signum
         if self.count == 1:
-            self.write(f"study: {name}: workers stop after their batch (again to stop now)")
+            self.write(f"study: {name}: workers stop; finished trials are kept, unfinished ones "
+                       f"run again on resume (again to stop now)")
         elif self.count == 2:
             self.write(f"study: {name}: workers stop now (again to kill them)")
         for w in self.workers:
