@@ -175,12 +175,13 @@ def write_report(cfg: StudyConfig) -> tuple[Path, str | None]:
     Raises :class:`~study.errors.StudyError` when the study is missing or has no complete
     trial."""
     from study.report.build import build_report, writable_folder
-    from study.tracking.tracker import log_report_artifacts
+    from study.tracking.publish import report_publisher
 
     writable_folder(cfg.report.dir)  # before the seconds of loading the trials
-    path = build_report(cfg, load_problem(cfg.data.path, cfg.data.x, cfg.data.y),
-                        trials_frame(cfg), cfg.report.dir)
-    return path, log_report_artifacts(cfg.tracking.mlflow_uri, cfg.name, cfg.report.dir)
+    with report_publisher(cfg.tracking.mlflow_uri, cfg.name) as publish:
+        path = build_report(cfg, load_problem(cfg.data.path, cfg.data.x, cfg.data.y),
+                            trials_frame(cfg), cfg.report.dir)
+        return path, publish(cfg.report.dir)
 
 
 def repair_journal(path: str | Path) -> str:

@@ -34,7 +34,7 @@ def _fit(folder: Path, epochs: int) -> list[str]:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_fit_with_a_billion_epochs_stops_within_a_second(tmp_path, sig):
+def test_fit_with_a_billion_epochs_stops_within_a_second(tmp_path, request, sig):
     write_line_data(tmp_path)
     # the same command with a short budget: how long imports, reading and compiling take here
     began = time.monotonic()
@@ -43,6 +43,7 @@ def test_fit_with_a_billion_epochs_stops_within_a_second(tmp_path, sig):
     warm = time.monotonic() - began
 
     proc = start(_fit(tmp_path, LONG), tmp_path)
+    request.addfinalizer(proc.kill)
     time.sleep(warm + 1.0)  # well inside the 10⁹-epoch loop
     assert proc.poll() is None, proc.communicate()
     sent = time.monotonic()
@@ -83,15 +84,15 @@ def _long_ones_running(cfg, n: int) -> bool:
 
 
 @pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
-def test_run_stops_billion_epoch_trials_within_a_second_and_keeps_the_finished(tmp_path,
-                                                                              monkeypatch,
-                                                                              workers):
+def test_run_stops_billion_epoch_trials_within_a_second_and_keeps_the_finished(
+        tmp_path, monkeypatch, request, workers):
     monkeypatch.chdir(tmp_path)  # the stores' default place, as for the command
     path = _sweep_config(tmp_path)
     cfg = load_config(path, [])
     cmd = ["python", "-m", "study", "run", str(path), "--no-progress", "--no-report",
            "--workers", str(workers)]
     proc = start(cmd, tmp_path)
+    request.addfinalizer(proc.kill)  # a failed wait must not leave a 10⁹-epoch trial running
     # each worker runs short cells until it meets a long one: one process finishes cells 0
     # and 1, two workers finish 0, 1 and 3 (2 and 4 are long)
     wait_for(lambda: _long_ones_running(cfg, workers) or proc.poll() is not None, timeout=180)

@@ -55,7 +55,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study.core import engine
 from study.errors import ConfigError
-from study.tracking.runlog import tol_key
+from study.tracking.keys import tol_key
 
 CONSTRAINT = "diverged"  # the constraint's name: 1.0 for a diverged trial, 0.0 otherwise
 WORSE_BY = 0.1  # a diverged trial's value is at least this fraction beyond the worst feasible one

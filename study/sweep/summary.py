@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from optuna.trial import FrozenTrial
@@ -17,9 +17,11 @@ from tqdm import tqdm
 from study.core import engine, theory
 from study.sweep.objectives import best_trials, complete_trials, legacy_trials, objective_key
 from study.sweep.sampling import SETTING_KEYS, build_space, init_names
-from study.sweep.startup import Setup
 from study.sweep.storage import load_study
 from study.tracking.uri import ui_command, ui_text
+
+if TYPE_CHECKING:  # reading the trials (study report) does not import MLflow
+    from study.sweep.startup import Setup
 
 FLOAT_COLUMNS = ("final_cost", "initial_cost", "dist_to_ols", "cost_gap", "rel_cost_gap",
                  "grad_norm")

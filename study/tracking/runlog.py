@@ -25,6 +25,7 @@ from mlflow.exceptions import MlflowException
 
 from study.core.engine import Result, Settings
 from study.errors import StorageError
+from study.tracking.keys import tol_key
 from study.tracking.retry import retry
 from study.tracking.workerid import worker_id
 
@@ -34,11 +35,6 @@ RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between attempts of one call
 WORKER_TAG = "study.worker"
 
 T = TypeVar("T")
-
-
-def tol_key(prefix: str, tol: float) -> str:
-    """Name of an epochs-to-tolerance value: ``epochs_to_param_tol_0.01``."""
-    return f"{prefix}_{tol:g}"
 
 
 def first_line(exc: BaseException) -> str:

@@ -49,7 +49,8 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -409,30 +410,48 @@ def package_versions(names: Iterable[str] = ("study", "numpy", "optuna", "mlflow
     return out
 
 
-def log_report_artifacts(uri: str, experiment: str, folder: str | Path,
-                         artifact_path: str = "report") -> str | None:
-    """Log every file under ``folder`` as artifacts (under ``artifact_path``) of the latest
-    parent run of ``experiment`` (the run tagged ``study.role = sweep`` that started last).
-    Returns its run id, or None when the store, the experiment or a parent run does not exist
-    (nothing is created)."""
+def sweep_run(uri: str, experiment: str) -> tuple[MlflowClient, str] | None:
+    """A client of the store and the id of the latest parent run of ``experiment`` (the run
+    tagged ``study.role = sweep`` that started last); None when the store, the experiment or a
+    parent run does not exist (nothing is created)."""
     db = sqlite_path(uri)
     if db is not None and not db.is_file():
         return None
     _quiet_migrations()
     client = MlflowClient(tracking_uri=uri)
-    try:
+    with _naming_store(uri):
         exp = retry_store(lambda: client.get_experiment_by_name(experiment), "read the experiment")
         if exp is None or exp.lifecycle_stage == "deleted":
             return None
         runs = retry_store(lambda: client.search_runs(
             [exp.experiment_id], "tags.`study.role` = 'sweep'",
             order_by=["attributes.start_time DESC"], max_results=1), "search runs")
-        if not runs:
-            return None
-        run_id = runs[0].info.run_id
+    return (client, runs[0].info.run_id) if runs else None
+
+
+def log_folder(uri: str, run: tuple[MlflowClient, str], folder: str | Path,
+               artifact_path: str = "report") -> str:
+    """Log every file under ``folder`` as artifacts (under ``artifact_path``) of ``run`` (from
+    :func:`sweep_run`); returns its id."""
+    client, run_id = run
+    with _naming_store(uri):
         retry_store(lambda: client.log_artifacts(run_id, str(folder), artifact_path),
                     "log the report")
+    return run_id
+
+
+def log_report_artifacts(uri: str, experiment: str, folder: str | Path) -> str | None:
+    """Log ``folder`` to the latest parent run of ``experiment`` (:func:`sweep_run`); its id,
+    or None when there is none."""
+    run = sweep_run(uri, experiment)
+    return None if run is None else log_folder(uri, run, folder)
+
+
+@contextmanager
+def _naming_store(uri: str) -> Iterator[None]:
+    """A store that stays unavailable past the retries, named in the error."""
+    try:
+        yield
     except Unavailable as exc:
         raise Unavailable(exc.what, exc.attempts, exc.reason, f"the MLflow store {uri}") \
             from exc
-    return run_id

@@ -1,0 +1,87 @@
+"""Log a report's folder to the sweep's parent MLflow run from a helper process started before
+the report is drawn.
+
+Importing MLflow and opening its store takes about as long as drawing the report (about 1.5 s
+each in a fresh ``study report``), and both are mostly Python bytecode, so a thread would not
+overlap them. A helper process (``python -m study.tracking.publish URI EXPERIMENT``) does that
+part on the other core; it answers on stdout, one JSON line each:
+
+1. ``{"ready": true}`` once MLflow is imported, the store open and the parent run found
+   (:func:`study.tracking.tracker.sweep_run`);
+2. after it reads the report's folder as one line on stdin: ``{"run_id": ID or null}``, or
+   ``{"error": "one line"}`` (also in place of the first answer).
+
+End of stdin before a folder (the report failed, or Ctrl-C) ends it with nothing logged. When
+this process has imported MLflow already (at the end of ``study run``) the helper would only
+add work, so :func:`report_publisher` logs in this process instead.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from study.errors import StudyError
+
+Publish = Callable[[Path], "str | None"]
+
+
+@contextmanager
+def report_publisher(uri: str, experiment: str) -> Iterator[Publish]:
+    """A function that logs a folder to ``experiment``'s latest parent run and returns the run
+    id (None: no store, experiment or parent run); the MLflow side starts on entry."""
+    if "mlflow" in sys.modules:  # this process already paid for MLflow
+        from study.tracking.tracker import log_report_artifacts
+
+        yield lambda folder: log_report_artifacts(uri, experiment, folder)
+        return
+    helper = subprocess.Popen([sys.executable, "-m", "study.tracking.publish", uri, experiment],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def publish(folder: Path) -> str | None:
+        out, _ = helper.communicate(f"{folder}\n")
+        answers = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+        last = answers[-1] if answers else {"error": f"the helper logging the report to {uri} "
+                                                     f"ended with code {helper.returncode}"}
+        if "error" in last:
+            raise StudyError(last["error"])
+        return last["run_id"]
+
+    try:
+        yield publish
+    finally:
+        if helper.poll() is None:  # the report was not published: end the helper unheard
+            helper.stdin.close()
+            helper.wait()
+
+
+def _serve(uri: str, experiment: str) -> int:
+    from study.tracking.runlog import first_line
+    from study.tracking.tracker import log_folder, sweep_run
+
+    def say(answer: dict) -> None:
+        print(json.dumps(answer), flush=True)
+
+    try:
+        run = sweep_run(uri, experiment)
+        say({"ready": True})
+        folder = sys.stdin.readline().rstrip("\n")
+        if folder:
+            say({"run_id": None if run is None else log_folder(uri, run, folder)})
+    except Exception as exc:  # one line for the parent, naming the store
+        say({"error": str(exc) if isinstance(exc, StudyError) else
+             f"the MLflow store {uri} failed: {first_line(exc)}; the report is written, "
+             f"not logged"})
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(_serve(*sys.argv[1:3]))
+    except KeyboardInterrupt:  # the terminal's Ctrl-C reaches this process too: the parent speaks
+        sys.exit(130)
