@@ -12,12 +12,24 @@
 
 Sweep and floor alternate ``--repeat`` times and the best of each is kept (the machine may be
 shared). Prints the ratio sweep / floor (target ≤ 1.3) and the per-trial figures.
+
+    python benchmarks/bench_sweep.py --quickstart [--repeat 2]
+
+The whole quickstart as a new user runs it: ``study run configs/quickstart.yaml`` in a new folder
+(a fresh process: imports, new stores, the 120 trials, the report), against the floor for the
+same runs in a fresh process (import MLflow, new sqlite store, the 120 runs with their payload);
+both timed from outside, wall clock. Target: ratio ≤ 1.5.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import pickle
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
@@ -124,14 +136,61 @@ def time_storage(storage, n: int = 200, batch: int = 50) -> float:
     return (time.perf_counter() - start) / n
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wall(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return time.perf_counter() - start
+
+
+def quickstart(repeat: int) -> None:
+    """The quickstart command in a new folder against the floor of its runs, both in fresh
+    processes, alternately; the best of each."""
+    from study.config.model import load_config
+
+    runs, floors = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(repeat):
+            folder = Path(tmp) / f"qs{i}"
+            shutil.copytree(ROOT / "configs", folder / "configs")
+            shutil.copytree(ROOT / "data", folder / "data")
+            runs.append(wall([sys.executable, "-m", "study", "run", "configs/quickstart.yaml",
+                              "--no-progress"], folder))
+            os.chdir(folder)  # the config's stores are in the working directory
+            recs = records(load_config(folder / "configs" / "quickstart.yaml"))
+            (folder / "recs.pickle").write_bytes(pickle.dumps(recs))
+            (folder / "floor").mkdir()
+            floors.append(wall([sys.executable, __file__, "--floor", str(folder)], folder))
+            os.chdir(ROOT)
+    best_run, best_floor = min(runs), min(floors)
+    print(f"quickstart: {len(recs)} trials, report included, fresh processes")
+    print(f"  study run configs/quickstart.yaml  {best_run:6.2f} s")
+    print(f"  MLflow floor (import, new store, the same {len(recs)} runs)  {best_floor:6.2f} s")
+    print(f"  ratio quickstart / floor  {best_run / best_floor:5.2f}   (target <= 1.5; best of "
+          f"{repeat}: runs {', '.join(f'{t:.1f}' for t in runs)} s, floors "
+          f"{', '.join(f'{t:.1f}' for t in floors)} s)")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--floor"]:  # the floor's own process (from quickstart)
+        folder = Path(sys.argv[2])
+        time_floor(folder / "floor", pickle.loads((folder / "recs.pickle").read_bytes()))
+        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=500)
     ap.add_argument("--batch", type=int, default=50)
     ap.add_argument("--sampler", default="random")
     ap.add_argument("--repeat", type=int, default=2, help="sweep/floor pairs (best kept)")
     ap.add_argument("--no-sqlite", action="store_true", help="skip the sqlite-storage sweep")
+    ap.add_argument("--quickstart", action="store_true",
+                    help="the whole quickstart command against its floor")
     args = ap.parse_args()
+    if args.quickstart:
+        quickstart(args.repeat)
+        return
 
     from study.core import engine
     from study.core.data import load_problem
