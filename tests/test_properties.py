@@ -185,3 +185,44 @@ def test_iterations_at_its_default_cap_answers_on_any_data(capsys, data):
     # a hang guard, not a speed target (that is benchmarks/bench_iterations.py's): before theory
     # ruled out unreachable targets, such data ran the 5,000,000-epoch cap for minutes
     assert elapsed < 120.0
+
+
+@pytest.mark.slow
+@settings(CI, max_examples=8)
+@given(data=data_sets(max_rows=500), low=st.floats(-8, 1), optimizer=st.sampled_from(
+    ["gd", "momentum", "minibatch", "line_search"]))
+def test_a_small_run_and_its_report_never_break(capsys, data, low, optimizer):
+    # a whole sweep (real Optuna journal, real MLflow store) and its report on any data that
+    # passes validation: one line and exit 2, or a complete study with finite stored values
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        _csv(folder, *data)
+        config = {"name": "prop", "data": {"path": "d.csv"},
+                  "algorithm": {"optimizer": optimizer},
+                  "search": {"sampler": "random", "seed": 0, "n_trials": 4, "batch_size": 2,
+                             "space": {"lr": {"low": 10.0 ** low, "high": 10.0 ** (low + 3),
+                                              "log": True},
+                                       "epochs": {"low": 1, "high": 300}}},
+                  "tracking": {"storage": str(folder / "optuna.journal"),
+                               "mlflow_uri": f"sqlite:///{folder / 'mlflow.db'}"},
+                  "report": {"dir": str(folder / "report")}}
+        (folder / "c.yaml").write_text(json.dumps(config))  # JSON is YAML
+        code, out, err = _run(capsys, ["run", str(folder / "c.yaml"), "--no-progress"])
+        assert "Traceback" not in out + err and code in (0, 2), (code, err)
+        event(f"exit {code}" + (f": {err.split(':')[-1].strip()[:40]}" if code else ""))
+        if code == 2:
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("study: error: "), err
+            return
+        assert not NON_FINITE.search(out), out
+        report = (folder / "report" / "report.md").read_text()
+        assert not NON_FINITE.search(report), NON_FINITE.search(report)
+        assert (folder / "report" / "report.html").is_file()
+        import optuna
+
+        study = optuna.load_study(study_name="prop", storage=optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(folder / "optuna.journal"))))
+        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        assert len(done) == 4
+        # finite, never the old sentinel (a distance may be huge where the data is)
+        assert all(np.isfinite(v) and v != 1e300 for t in done for v in t.values)

@@ -3,6 +3,7 @@ complete trials (:func:`trials_frame`)."""
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections import Counter
@@ -156,9 +157,11 @@ def format_summary(s: SweepSummary) -> str:
         lines.append(f"  best trial #{b['number']} ({b['status']}; {values}): {params}")
     for br in s.brackets:
         where = " ".join(f"{k}={v}" for k, v in br["settings"].items())
+        edge = (f"theory lr_max {_fmt(br['lr_max'])}" if math.isfinite(br["lr_max"]) else
+                "no edge in theory (line search picks its own step)")
         lines.append(f"  lr bracket{' [' + where + ']' if where else ''}: largest converged "
                      f"{_fmt(br['lr_converged'])} · smallest diverged {_fmt(br['lr_diverged'])}"
-                     f" · theory lr_max {_fmt(br['lr_max'])}")
+                     f" · {edge}")
     lines += [f"  Optuna storage: {s.storage} (study {s.study!r})",
               f"  MLflow: {s.mlflow_uri} (experiment {s.study!r}, id {s.experiment_id})",
               f"  open the UI: {ui_text(s.mlflow_uri)}",

@@ -80,6 +80,11 @@ def test_the_summary_text_names_counts_best_brackets_and_stores():
     assert lines[-2] == "  open the UI: http://host:5000 (served by the tracking server)"
     # MLflow 3.17 opens an experiment on its GenAI view unless the link picks Model training
     assert lines[-1] == "  its runs: http://host:5000/#/experiments/1?workflowType=machine_learning"
+    s.brackets = [{"settings": {"optimizer": "line_search"}, "lr_converged": None,
+                   "lr_diverged": None, "lr_max": float("inf")}]
+    assert ("  lr bracket [optimizer=line_search]: largest converged none · smallest diverged "
+            "none · no edge in theory (line search picks its own step)"
+            in summary.format_summary(s).splitlines())
     s.best, s.interrupted = [], True
     text = summary.format_summary(s)
     assert "— interrupted" in text and "best: none (every complete trial diverged)" in text
