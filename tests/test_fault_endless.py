@@ -85,6 +85,7 @@ def _long_ones_running(cfg, n: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2], ids=["one-process", "two-workers"])
 def test_run_stops_billion_epoch_trials_within_a_second_and_keeps_the_finished(
         tmp_path, monkeypatch, request, workers):
