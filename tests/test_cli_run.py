@@ -315,8 +315,13 @@ def test_run_says_what_it_does_before_and_after_the_bar_on_stderr_only(config, t
     captured = capsys.readouterr()
     err = captured.err.replace("\r", "\n")
     assert err.startswith("study: opening the stores of 'cli' and the data line.csv\n")
+    # a new MLflow store takes seconds to build: said once, before the bar
+    assert "study: creating the MLflow store mlflow.db (its tables, once: a few seconds)\n" in err
+    assert err.index("creating the MLflow store") < err.index("trials:")
     assert f"study: writing the report to {tmp_path / 'reports' / 'cli'}" in err
     assert err.index("trials:") < err.index("study: writing the report")  # the bar between
     assert "study: opening" not in captured.out and "report: " in captured.out
-    assert main(["run", str(config), "--no-progress", "--set", "search.n_trials=7"]) == 0
+    assert main(["run", str(config), "--set", "search.n_trials=7"]) == 0
+    assert "creating the MLflow store" not in capsys.readouterr().err  # it exists now
+    assert main(["run", str(config), "--no-progress", "--set", "search.n_trials=8"]) == 0
     assert "study: " not in capsys.readouterr().err  # --no-progress: no progress lines either
