@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from study.errors import StudyError
+from study.tracking.uri import sqlite_path
 
 Publish = Callable[[Path], "str | None"]
 
@@ -34,6 +35,10 @@ Publish = Callable[[Path], "str | None"]
 def report_publisher(uri: str, experiment: str) -> Iterator[Publish]:
     """A function that logs a folder to ``experiment``'s latest parent run and returns the run
     id (None: no store, experiment or parent run); the MLflow side starts on entry."""
+    db = sqlite_path(uri)
+    if db is not None and not db.is_file():  # no store, so no run to log to
+        yield lambda folder: None
+        return
     if "mlflow" in sys.modules:  # this process already paid for MLflow
         from study.tracking.tracker import log_report_artifacts
 

@@ -71,3 +71,16 @@ def test_a_report_that_fails_ends_the_helper_with_nothing_logged(tmp_path, monke
     leftover = subprocess.run(["pgrep", "-f", f"study.tracking.publish {cfg.tracking.mlflow_uri}"],
                               capture_output=True)
     assert leftover.stdout == b""
+
+
+def test_without_an_mlflow_store_the_report_is_written_and_no_helper_starts(tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = write_study(tmp_path, n_trials=4, batch_size=2)
+    cfg = config(path)
+    sweep(cfg)
+    (tmp_path / "mlflow.db").unlink()
+    done = _report(path, tmp_path)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert "not logged to MLflow: no sweep parent run" in done.stdout
+    assert not (tmp_path / "mlflow.db").exists()  # nothing created
