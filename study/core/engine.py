@@ -325,6 +325,8 @@ def _rule_params(params: type, settings: Settings, w: Working, lr: np.ndarray,
                     "shrink": settings.shrink}
     if "M" in params._fields:
         fields["M"] = iteration_matrices(w.hessian, lr, settings.update, beta)
+        if params is K.LinearMap and fields["M"].shape[1] == 2:  # the scalar loop's own type
+            params = K.LinearMap2
     return params(**{name: fields[name] for name in params._fields})
 
 

@@ -197,6 +197,13 @@ class LinearMap(NamedTuple):
     M: np.ndarray  # (K, q, q)
 
 
+class LinearMap2(NamedTuple):
+    """A :class:`LinearMap` of two states (one feature, no momentum), run by the scalar loop.
+    Its own type, so that the scalar loop and the general one compile only where used."""
+
+    M: np.ndarray  # (K, 2, 2)
+
+
 @njit(cache=True, inline="always")
 def linear_map(rule, k, z, z_prev, gap, quad, scratch):
     """z ← M z: plain GD δ ← (I − lr·H) δ; sequential GD δ ← (I + lr·L)⁻¹(I − lr·(D + U)) δ;
@@ -479,14 +486,12 @@ def _epochs(rule, n_epochs, gap, work, book, quad, stop, out):  # pragma: no cov
 
 @overload(_epochs, jit_options={"cache": True})
 def _epochs_of_rule(rule, n_epochs, gap, work, book, quad, stop, out):
-    if getattr(rule, "instance_class", None) is LinearMap:
+    if getattr(rule, "instance_class", None) is LinearMap2:
 
-        def linear(rule, n_epochs, gap, work, book, quad, stop, out):
-            if work[0].shape[1] == 2:
-                return _loop2(rule.M[book[_IK]], n_epochs, gap, work, book, quad, stop, out)
-            return _loop(rule, n_epochs, gap, work, book, quad, stop, out)
+        def scalar(rule, n_epochs, gap, work, book, quad, stop, out):
+            return _loop2(rule.M[book[_IK]], n_epochs, gap, work, book, quad, stop, out)
 
-        return linear
+        return scalar
 
     def general(rule, n_epochs, gap, work, book, quad, stop, out):
         return _loop(rule, n_epochs, gap, work, book, quad, stop, out)
