@@ -175,10 +175,6 @@ def quickstart(repeat: int) -> None:
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["--floor"]:  # the floor's own process (from quickstart)
-        folder = Path(sys.argv[2])
-        time_floor(folder / "floor", pickle.loads((folder / "recs.pickle").read_bytes()))
-        return
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=500)
     ap.add_argument("--batch", type=int, default=50)
@@ -187,7 +183,12 @@ def main() -> None:
     ap.add_argument("--no-sqlite", action="store_true", help="skip the sqlite-storage sweep")
     ap.add_argument("--quickstart", action="store_true",
                     help="the whole quickstart command against its floor")
+    ap.add_argument("--floor", help=argparse.SUPPRESS)  # the floor's own process (quickstart)
     args = ap.parse_args()
+    if args.floor:
+        folder = Path(args.floor)
+        time_floor(folder / "floor", pickle.loads((folder / "recs.pickle").read_bytes()))
+        return
     if args.quickstart:
         quickstart(args.repeat)
         return

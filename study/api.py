@@ -130,11 +130,11 @@ def run_sweep(cfg: StudyConfig, *, fresh: bool = False, progress: bool = True,
     if not compiled_here():
         say("study: compiling the engine once for this install (10 to 40 s; later runs load "
             "it in about a second)")
-    from study.tracking.uri import sqlite_path
+    from study.tracking.uri import sqlite_path, sqlite_store_missing
 
-    db = sqlite_path(cfg.tracking.mlflow_uri)
-    if db is not None and not db.exists():
-        say(f"study: creating the MLflow store {db.name} (its tables, once: a few seconds)")
+    if sqlite_store_missing(cfg.tracking.mlflow_uri):
+        say(f"study: creating the MLflow store {sqlite_path(cfg.tracking.mlflow_uri).name} "
+            "(its tables, once: a few seconds)")
     if workers > 1:
         from study.sweep.workers import run_with_workers
 

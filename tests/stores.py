@@ -295,6 +295,21 @@ def sweep(cfg: StudyConfig, **kwargs) -> SweepSummary:
     return api.run_sweep(cfg, progress=False, report=False, **kwargs)
 
 
+def interrupt_on_batch(monkeypatch, batch: int, signals: list[int]) -> None:
+    """Send ``signals`` to this process when the engine starts batch number ``batch``."""
+    real = engine.run
+    calls = []
+
+    def signalling_run(problem, trials, halt=None):
+        calls.append(len(trials))
+        if len(calls) == batch:
+            for sig in signals:
+                os.kill(os.getpid(), sig)
+        return real(problem, trials, halt)
+
+    monkeypatch.setattr(engine, "run", signalling_run)
+
+
 def complete_of(cfg: StudyConfig) -> list[FrozenTrial]:
     """The COMPLETE trials of the study of ``cfg``."""
     return storage.load_study(cfg).get_trials(states=(TrialState.COMPLETE,))

@@ -11,9 +11,9 @@ import optuna
 import pytest
 import yaml
 from mlflow import MlflowClient
+from stores import interrupt_on_batch
 
 from study.cli import main
-from study.core import engine
 from study.sweep import storage
 
 CONFIG = """\
@@ -91,20 +91,13 @@ def test_a_bad_config_creates_no_store(config, tmp_path, capsys):
 
 
 def test_interrupt_exits_130_and_says_how_to_resume(config, tmp_path, capsys, monkeypatch):
-    real, calls = engine.run, []
-
-    def run(problem, trials, halt=None):
-        calls.append(len(trials))
-        if len(calls) == 2:  # halts the second batch's trials
-            os.kill(os.getpid(), signal.SIGINT)
-        return real(problem, trials, halt)
-
-    monkeypatch.setattr(engine, "run", run)
+    interrupt_on_batch(monkeypatch, 2, [signal.SIGINT])  # halts the second batch's trials
     assert main(["run", str(config), "--no-progress", "--no-report"]) == 130
     captured = capsys.readouterr()
     assert "3 of 6 trials complete" in captured.out
     assert f"to resume, run: study run {config}" in captured.err
-    monkeypatch.setattr(engine, "run", real)
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
     assert main(["run", str(config), "--no-progress", "--no-report"]) == 0
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from stores import complete_of, config
 
 from study.cli import main
 from study.core import engine as E
@@ -197,16 +198,16 @@ def test_a_small_run_and_its_report_never_break(capsys, data, low, optimizer):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         _csv(folder, *data)
-        config = {"name": "prop", "data": {"path": "d.csv"},
-                  "algorithm": {"optimizer": optimizer},
-                  "search": {"sampler": "random", "seed": 0, "n_trials": 4, "batch_size": 2,
-                             "space": {"lr": {"low": 10.0 ** low, "high": 10.0 ** (low + 3),
-                                              "log": True},
-                                       "epochs": {"low": 1, "high": 300}}},
-                  "tracking": {"storage": str(folder / "optuna.journal"),
-                               "mlflow_uri": f"sqlite:///{folder / 'mlflow.db'}"},
-                  "report": {"dir": str(folder / "report")}}
-        (folder / "c.yaml").write_text(json.dumps(config))  # JSON is YAML
+        raw = {"name": "prop", "data": {"path": "d.csv"},
+               "algorithm": {"optimizer": optimizer},
+               "search": {"sampler": "random", "seed": 0, "n_trials": 4, "batch_size": 2,
+                          "space": {"lr": {"low": 10.0 ** low, "high": 10.0 ** (low + 3),
+                                           "log": True},
+                                    "epochs": {"low": 1, "high": 300}}},
+               "tracking": {"storage": str(folder / "optuna.journal"),
+                            "mlflow_uri": f"sqlite:///{folder / 'mlflow.db'}"},
+               "report": {"dir": str(folder / "report")}}
+        (folder / "c.yaml").write_text(json.dumps(raw))  # JSON is YAML
         code, out, err = _run(capsys, ["run", str(folder / "c.yaml"), "--no-progress"])
         assert "Traceback" not in out + err and code in (0, 2), (code, err)
         event(f"exit {code}" + (f": {err.split(':')[-1].strip()[:40]}" if code else ""))
@@ -218,11 +219,7 @@ def test_a_small_run_and_its_report_never_break(capsys, data, low, optimizer):
         report = (folder / "report" / "report.md").read_text()
         assert not NON_FINITE.search(report), NON_FINITE.search(report)
         assert (folder / "report" / "report.html").is_file()
-        import optuna
-
-        study = optuna.load_study(study_name="prop", storage=optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(str(folder / "optuna.journal"))))
-        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        done = complete_of(config(folder / "c.yaml"))
         assert len(done) == 4
         # finite, never the old sentinel (a distance may be huge where the data is)
         assert all(np.isfinite(v) and v != 1e300 for t in done for v in t.values)

@@ -53,8 +53,8 @@ LINE_SEARCHES = {"backtracking": K.BACKTRACKING, "exact": K.EXACT}
 STATUSES = ("converged", "max_epochs", "diverged")
 # A trial stopped from outside (its ``halt`` flag set) before its end: no outcome, not counted.
 HALTED = "halted"
-_CODES = {K.CONVERGED: "converged", K.MAX_EPOCHS: "max_epochs", K.DIVERGED: "diverged",
-          K.HALTED: HALTED}
+# the status of each kernel code (K.CONVERGED, K.MAX_EPOCHS, K.DIVERGED, K.HALTED = 0, 1, 2, 3)
+_STATUS_OF_CODE = (*STATUSES, HALTED)
 # Below this many point-epochs a batch runs in the calling thread: a few milliseconds, not
 # worth a helper thread (~0.1 ms) to make it stoppable.
 THREADED_WORK = 1_000_000
@@ -351,7 +351,7 @@ def _result(out: K.Outputs, k: int, settings: Settings, ptol: np.ndarray, ctol: 
         theta=theta,
         cost=float(j_star + out.gap[k]),
         initial_cost=float(out.hist_cost[k, 0]),
-        status=_CODES[int(out.status[k])],
+        status=_STATUS_OF_CODE[int(out.status[k])],
         epochs_run=int(out.epochs[k]),
         diverged_at=div if div >= 0 else None,
         dist_to_ols=float(np.linalg.norm(delta)),

@@ -148,6 +148,10 @@ def spectral_radius(problem: Problem, settings: Settings, lr: float) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(iteration_matrix(problem, settings, lr)))))
 
 
+# Why lr_max is ∞ for line search, in the words every output uses.
+NO_EDGE = "line search picks its own step"
+
+
 def lr_max(problem: Problem, settings: Settings = DEFAULT) -> float:
     """Largest stable learning rate (the edge of stability).
 

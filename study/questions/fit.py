@@ -56,7 +56,7 @@ def fit(data: str | Path, *, x: Sequence[str | int] | None = None, y: str | int 
            "gap": mode, "lr": lr,
            "lr_max": edge if math.isfinite(edge) else None,
            **({} if math.isfinite(edge) else
-              {"lr_max_reason": "line search picks its own step: no edge of stability"}),
+              {"lr_max_reason": f"{theory.NO_EDGE}: no edge of stability"}),
            "ols": {**_line(problem, problem.ols_theta), "cost": problem.ols_cost(s.cost)},
            "data": {"path": str(data), "n": problem.n, "x": list(problem.x_names),
                     "y": problem.y_name},
@@ -107,7 +107,7 @@ def format_fit(out: dict) -> str:
            "(absolute: J* is at rounding level, so no relative gap)")
     edge = (f"{_num(out['lr'], '.4g')} = {out['lr'] / out['lr_max']:.3g} × lr_max (edge of "
             f"stability {_num(out['lr_max'], '.4g')})" if out["lr_max"] is not None else
-            f"{_num(out['lr'], '.4g')} (line search picks its own step: no edge of stability)")
+            f"{_num(out['lr'], '.4g')} ({theory.NO_EDGE}: no edge of stability)")
     rows = [
         f"data        {out['data']['path']} ({out['data']['n']} rows)",
         f"method      {s['optimizer']}, {s['update']} update, cost {s['cost']}"

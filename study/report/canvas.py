@@ -13,6 +13,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullLocator
 
+from study.core.theory import NO_EDGE
+
 COLORS = {"converged": "#1b9e4b", "not converged": "#3b75af", "diverged": "#d62728"}
 MARKERS = {"converged": "o", "not converged": "o", "diverged": "x"}
 
@@ -91,7 +93,7 @@ def edge_line(ax, edge: float) -> None:
     set. An edge off the plot is only named in the title."""
     lo, hi = ax.get_xlim()
     if not math.isfinite(edge):
-        ax.set_title(ax.get_title() + "\n(no edge: line search picks its own step)", fontsize=9)
+        ax.set_title(ax.get_title() + f"\n(no edge: {NO_EDGE})", fontsize=9)
     elif not lo < edge < hi:
         ax.set_title(ax.get_title() + f"\n(lr_max = {edge:.4g}, off the plot)", fontsize=9)
     else:

@@ -144,7 +144,7 @@ def _group_line(label: str, row: Mapping[str, Any]) -> str:
     """One settings group in a sentence, for studies that compare settings."""
     counts = ", ".join(f"{int(row[r])} {r}" for r in REGIONS)
     edge = (f"lr_max = {fmt(row['lr_max'])}" if math.isfinite(row["lr_max"])
-            else "no lr_max (line search picks its own step)")
+            else f"no lr_max ({theory.NO_EDGE})")
     text = f"[{label}] {edge}: {counts}"
     low, high = _value(row["largest_converged_lr"]), _value(row["smallest_diverged_lr"])
     ends = ([f"converged up to lr {fmt(low)}"] if low is not None else []) + \

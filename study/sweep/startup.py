@@ -22,8 +22,8 @@ from study.sweep.objectives import check_objectives, complete_trials, objective_
 from study.sweep.reaper import reap_stale
 from study.sweep.sampling import Space, build_space, grid_points, make_sampler
 from study.sweep.storage import load_study, open_study, probe_stores
-from study.tracking.sqlite_store import sqlite_store_missing
 from study.tracking.tracker import Tracker, dataset_input, package_versions
+from study.tracking.uri import sqlite_store_missing
 
 
 @dataclass

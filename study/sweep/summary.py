@@ -158,7 +158,7 @@ def format_summary(s: SweepSummary) -> str:
     for br in s.brackets:
         where = " ".join(f"{k}={v}" for k, v in br["settings"].items())
         edge = (f"theory lr_max {_fmt(br['lr_max'])}" if math.isfinite(br["lr_max"]) else
-                "no edge in theory (line search picks its own step)")
+                f"no edge in theory ({theory.NO_EDGE})")
         lines.append(f"  lr bracket{' [' + where + ']' if where else ''}: largest converged "
                      f"{_fmt(br['lr_converged'])} · smallest diverged {_fmt(br['lr_diverged'])}"
                      f" · {edge}")

@@ -4,12 +4,9 @@ the report is drawn.
 Importing MLflow and opening its store takes about as long as drawing the report (about 1.5 s
 each in a fresh ``study report``), and both are mostly Python bytecode, so a thread would not
 overlap them. A helper process (``python -m study.tracking.publish URI EXPERIMENT``) does that
-part on the other core; it answers on stdout, one JSON line each:
-
-1. ``{"ready": true}`` once MLflow is imported, the store open and the parent run found
-   (:func:`study.tracking.tracker.sweep_run`);
-2. after it reads the report's folder as one line on stdin: ``{"run_id": ID or null}``, or
-   ``{"error": "one line"}`` (also in place of the first answer).
+part on the other core: it finds the parent run (:func:`study.tracking.tracker.sweep_run`),
+reads the report's folder as one line on stdin, logs it and answers with one JSON line on
+stdout, ``{"run_id": ID or null}`` or ``{"error": "one line"}``.
 
 End of stdin before a folder (the report failed, or Ctrl-C) ends it with nothing logged. When
 this process has imported MLflow already (at the end of ``study run``) the helper would only
@@ -26,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from study.errors import StudyError
-from study.tracking.uri import sqlite_path
+from study.tracking.uri import sqlite_store_missing
 
 Publish = Callable[[Path], "str | None"]
 
@@ -35,8 +32,7 @@ Publish = Callable[[Path], "str | None"]
 def report_publisher(uri: str, experiment: str) -> Iterator[Publish]:
     """A function that logs a folder to ``experiment``'s latest parent run and returns the run
     id (None: no store, experiment or parent run); the MLflow side starts on entry."""
-    db = sqlite_path(uri)
-    if db is not None and not db.is_file():  # no store, so no run to log to
+    if sqlite_store_missing(uri):  # no store, so no run to log to
         yield lambda folder: None
         return
     if "mlflow" in sys.modules:  # this process already paid for MLflow
@@ -50,11 +46,11 @@ def report_publisher(uri: str, experiment: str) -> Iterator[Publish]:
     def publish(folder: Path) -> str | None:
         out, _ = helper.communicate(f"{folder}\n")
         answers = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-        last = answers[-1] if answers else {"error": f"the helper logging the report to {uri} "
-                                                     f"ended with code {helper.returncode}"}
-        if "error" in last:
-            raise StudyError(last["error"])
-        return last["run_id"]
+        answer = answers[-1] if answers else {"error": f"the helper logging the report to "
+                                                       f"{uri} ended with code {helper.returncode}"}
+        if "error" in answer:
+            raise StudyError(answer["error"])
+        return answer["run_id"]
 
     try:
         yield publish
@@ -73,7 +69,6 @@ def _serve(uri: str, experiment: str) -> int:
 
     try:
         run = sweep_run(uri, experiment)
-        say({"ready": True})
         folder = sys.stdin.readline().rstrip("\n")
         if folder:
             say({"run_id": None if run is None else log_folder(uri, run, folder)})

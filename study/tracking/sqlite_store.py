@@ -188,10 +188,3 @@ def ensure_store(db: Path) -> str | None:
     return (f"the MLflow store {db} was half-built by an interrupted start-up ({what}) and "
             f"held no run: rebuilt it")
 
-
-def sqlite_store_missing(uri: str) -> bool:
-    """True when ``uri`` names a local sqlite store whose file does not exist."""
-    from study.tracking.uri import sqlite_path
-
-    db = sqlite_path(uri)
-    return db is not None and not db.exists()

@@ -86,7 +86,7 @@ from study.tracking.runlog import (
     trial_payload,
 )
 from study.tracking.sqlite_store import ensure_store, store_lock
-from study.tracking.uri import artifact_root, sqlite_path
+from study.tracking.uri import artifact_root, sqlite_path, sqlite_store_missing
 from study.tracking.workerid import worker_id, worker_is_dead
 
 PARENT_ROLE = ("study.role", "sweep")  # the tag of a study's parent run
@@ -414,8 +414,7 @@ def sweep_run(uri: str, experiment: str) -> tuple[MlflowClient, str] | None:
     """A client of the store and the id of the latest parent run of ``experiment`` (the run
     tagged ``study.role = sweep`` that started last); None when the store, the experiment or a
     parent run does not exist (nothing is created)."""
-    db = sqlite_path(uri)
-    if db is not None and not db.is_file():
+    if sqlite_store_missing(uri):
         return None
     _quiet_migrations()
     client = MlflowClient(tracking_uri=uri)

@@ -19,6 +19,12 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(path.lstrip("/")).resolve()
 
 
+def sqlite_store_missing(uri: str) -> bool:
+    """True when ``uri`` names a local sqlite store whose file does not exist."""
+    db = sqlite_path(uri)
+    return db is not None and not db.exists()
+
+
 def artifact_root(uri: str) -> Path | None:
     """Where artifacts of a local sqlite store go: ``mlruns/`` beside the database file."""
     db = sqlite_path(uri)
