@@ -64,7 +64,7 @@ from study.sweep.sampling import (
     trial_point,
     trial_seed,
 )
-from study.sweep.signals import SignalScope
+from study.sweep.signals import Deferred, SignalScope
 from study.sweep.startup import Setup, setup, start_parent
 from study.sweep.storage import raise_storage_error
 from study.sweep.summary import SweepSummary, build_summary, counts_text, progress_bar
@@ -305,25 +305,25 @@ def run_batch(cfg: Any, st: Setup, batch: Batch, k: int, counts: Counter, bar: A
               for v, s in zip(values, seeds, strict=True)]
     results = engine.run(st.problem, trials, halt)
     existing = st.tracker.existing_children(uid, since)
-    finished = [(t, v, e, r, s) for t, v, e, r, s in zip(asked, values, trials, results, seeds,
-                                                          strict=True) if r.status != engine.HALTED]
-    asked = [t for t, *_ in finished]
-    recs = [TrialRecord(cfg.name, uid, t.number, v, e.settings, s, r,
-                        st.problem.param_names, since) for t, v, e, r, s in finished]
+    finished = [(t, TrialRecord(cfg.name, uid, t.number, v, e.settings, s, r,
+                                st.problem.param_names, since))
+                for t, v, e, r, s in zip(asked, values, trials, results, seeds, strict=True)
+                if r.status != engine.HALTED]
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlflow")
-    futures = [pool.submit(st.tracker.log_trial, rec, existing.get(rec.number)) for rec in recs]
+    futures = [pool.submit(st.tracker.log_trial, rec, existing.get(rec.number))
+               for _, rec in finished]
     told = 0
     try:
-        for trial, rec, future in zip(asked, recs, futures, strict=True):
+        for (trial, rec), future in zip(finished, futures, strict=True):
             _tell(batch, cfg, st.tracker, trial, rec, future.result(), counts, bar)
             told += 1
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        if told < len(recs):  # interrupted: keep what was logged before the stop
-            for trial, rec, future in list(zip(asked, recs, futures, strict=True))[told:]:
+        if told < len(finished):  # interrupted: keep what was logged before the stop
+            for (trial, rec), future in list(zip(finished, futures, strict=True))[told:]:
                 if future.done() and not future.cancelled() and future.exception() is None:
                     _tell(batch, cfg, st.tracker, trial, rec, future.result(), counts, bar)
-    return len(asked)
+    return len(finished)
 
 
 def _reap(st: Setup) -> bool:
@@ -391,28 +391,39 @@ def run_sweep(cfg: Any, *, fresh: bool = False, progress: bool = True,
     with store_errors(cfg):
         st = setup(cfg, fresh, heartbeat)
         start_parent(cfg, st)
-    interrupted = False
     complete = complete_trials(st.study)
     counts = Counter(t.user_attrs.get("status") for t in complete)
     bar = progress_bar(progress, st.target, len(complete), counts)
     with Heartbeat(st.study) as beat:
         batch = Batch(st.study, st.space, beat)
+        interrupted = run_loop(cfg, st, batch, counts, bar)
+    # what this process completed, also when a second signal cut the loop short
+    return finish(cfg, st, batch.completed, started, interrupted)
+
+
+def run_loop(cfg: Any, st: Setup, batch: Batch, counts: Counter, bar: Any, *,
+             worker: bool = False, orphaned: Callable[[], bool] = lambda: False) -> bool:
+    """:func:`loop` under :class:`Interrupts`; True when a signal stopped it. Then, or on an
+    error (raised as one line), the untold trials are failed and queued again and the open
+    child run is KILLED; an error also fails the parent run unless this is a ``worker`` (the
+    parent process closes it)."""
+    # a signal after the loop's own handlers are gone waits for the clean-up (Deferred)
+    with Deferred():
         try:
-            with Interrupts() as stop:
-                loop(cfg, st, batch, stop, counts, bar)
+            with Interrupts(quiet=worker) as stop:
+                loop(cfg, st, batch, stop, counts, bar, orphaned)
                 interrupted = bool(stop.requested)
         except KeyboardInterrupt:
             interrupted = True
         except BaseException as exc:
             bar.close()
-            close_after(batch, st.tracker, "FAILED")
+            close_after(batch, st.tracker, None if worker else "FAILED")
             raise_as_storage_error(cfg, exc)
             raise
         bar.close()
         if interrupted:
             close_after(batch, st.tracker, "KILLED")
-    # what this process completed, also when a second signal cut the loop short
-    return finish(cfg, st, batch.completed, started, interrupted)
+    return interrupted
 
 
 def finish(cfg: Any, st: Setup, n_new: int, started: float, interrupted: bool,

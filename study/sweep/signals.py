@@ -26,3 +26,17 @@ class SignalScope:
     def __exit__(self, *exc: Any) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+
+
+class Deferred(SignalScope):
+    """For a short clean-up that a further Ctrl-C must not cut in half (trials left RUNNING):
+    the first SIGINT or SIGTERM is noted and waits for the block's end; a second one raises
+    KeyboardInterrupt (the user insists)."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received.append(signum)
+        if len(self.received) > 1:
+            raise KeyboardInterrupt

@@ -39,15 +39,7 @@ import optuna
 from optuna.trial import TrialState
 
 from study.errors import StudyError
-from study.sweep.loop import (
-    Batch,
-    Interrupts,
-    close_after,
-    finish,
-    loop,
-    raise_as_storage_error,
-    store_errors,
-)
+from study.sweep.loop import Batch, finish, run_loop, store_errors
 from study.sweep.reaper import Heartbeat
 from study.sweep.signals import SignalScope
 from study.sweep.startup import Setup, attach, n_complete, setup, start_parent
@@ -234,21 +226,9 @@ def worker_main(spec: WorkerSpec) -> int:
     bar = progress_bar(False, st.target, 0, {})
     with Heartbeat(st.study) as beat:
         batch = Batch(st.study, st.space, beat)
-        try:
-            with Interrupts(quiet=True) as stop:
-                loop(cfg, st, batch, stop, Counter(), bar,
-                     orphaned=lambda: os.getppid() != spec.parent_pid)
-        except KeyboardInterrupt:
-            close_after(batch, st.tracker, "KILLED")
-            return 130
-        except BaseException as exc:
-            close_after(batch, st.tracker, None)
-            raise_as_storage_error(cfg, exc)
-            raise
-        if stop.requested:  # the trials it halted go back to the queue
-            close_after(batch, st.tracker, "KILLED")
-            return 130
-    return 0
+        interrupted = run_loop(cfg, st, batch, Counter(), bar, worker=True,
+                               orphaned=lambda: os.getppid() != spec.parent_pid)
+    return 130 if interrupted else 0
 
 
 def _main() -> int:

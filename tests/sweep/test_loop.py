@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 from stores import (
     client_runs,
     complete_of,
+    interrupt_on_batch,
     sweep,
 )
 
@@ -109,25 +110,10 @@ def test_rerun_resumes_and_a_larger_n_trials_adds_only_the_difference(make_cfg):
     assert len(per_number) == 11 == len(set(per_number))
 
 
-def _interrupt_on_batch(monkeypatch, batch: int, signals: list[int]) -> None:
-    """Send ``signals`` to this process when the engine starts batch number ``batch``."""
-    real = engine.run
-    calls = []
-
-    def signalling_run(problem, trials, halt=None):
-        calls.append(len(trials))
-        if len(calls) == batch:
-            for sig in signals:
-                os.kill(os.getpid(), sig)
-        return real(problem, trials, halt)
-
-    monkeypatch.setattr(engine, "run", signalling_run)
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_the_running_batch_and_a_rerun_completes(make_cfg, monkeypatch, sig):
     cfg = make_cfg(n_trials=12, batch_size=4)
-    _interrupt_on_batch(monkeypatch, 2, [sig])  # the signal comes before batch 2's kernel starts
+    interrupt_on_batch(monkeypatch, 2, [sig])  # the signal comes before batch 2's kernel starts
     summary = sweep(cfg)
     assert summary.interrupted and summary.n_complete == summary.n_new == 4
     study = storage.load_study(cfg)
@@ -144,9 +130,28 @@ def test_a_signal_stops_the_running_batch_and_a_rerun_completes(make_cfg, monkey
     assert {h.number: h.params for h in halted} == retried
 
 
+def test_a_signal_during_the_clean_up_after_a_stop_does_not_cut_it_short(make_cfg, monkeypatch):
+    cfg = make_cfg(n_trials=12, batch_size=4)
+    interrupt_on_batch(monkeypatch, 2, [signal.SIGINT])  # halts the second batch's trials
+    real = runner.Batch.abandon
+
+    def signalled_abandon(self):  # the user presses Ctrl-C again while they are failed
+        os.kill(os.getpid(), signal.SIGINT)
+        return real(self)
+
+    monkeypatch.setattr(runner.Batch, "abandon", signalled_abandon)
+    summary = sweep(cfg)
+    assert summary.interrupted and summary.n_complete == 4
+    study = storage.load_study(cfg)
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    assert len(study.get_trials(states=(TrialState.FAIL,))) == 4
+    _, parents, children = client_runs(cfg)
+    assert not [r for r in parents + children if r.info.status == "RUNNING"]
+
+
 def test_a_second_signal_stops_at_once_and_the_lost_trials_run_again(make_cfg, monkeypatch):
     cfg = make_cfg(n_trials=8, batch_size=4)
-    _interrupt_on_batch(monkeypatch, 2, [signal.SIGINT, signal.SIGINT])
+    interrupt_on_batch(monkeypatch, 2, [signal.SIGINT, signal.SIGINT])
     summary = sweep(cfg)
     assert summary.interrupted and summary.n_complete == 4
     assert summary.n_new == 4  # what this process completed, though the loop was cut short
@@ -240,7 +245,7 @@ def test_an_interrupted_and_resumed_sweep_runs_the_same_parameters(tmp_path, mon
 
     cut = make(tmp_path / "cut", sampler)
     # one signal halts the second batch's trials, two stop at once: either way they run again
-    _interrupt_on_batch(monkeypatch, 2, [signal.SIGINT] * signals)
+    interrupt_on_batch(monkeypatch, 2, [signal.SIGINT] * signals)
     stopped = runner.run_sweep(cut, progress=False)
     assert stopped.interrupted and stopped.n_complete == 4
     monkeypatch.undo()

@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 
-from study.sweep.signals import SignalScope
+from study.sweep.signals import Deferred, SignalScope
 
 
 class Counting(SignalScope):
@@ -38,3 +38,16 @@ def test_outside_the_main_thread_nothing_is_installed():
     thread.start()
     thread.join()
     assert seen == [before] and signal.getsignal(signal.SIGTERM) is before
+
+
+def test_deferred_notes_one_signal_and_a_second_one_insists():
+    with Deferred() as scope:
+        os.kill(os.getpid(), signal.SIGTERM)  # noted: the block goes on
+        noted = list(scope.received)
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+        except KeyboardInterrupt:
+            insisted = True
+        else:
+            insisted = False
+    assert noted == [signal.SIGTERM] and insisted
