@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -471,7 +472,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("study: interrupted", file=sys.stderr)
         return 130
     try:
-        return COMMANDS[args.command][1](args)
+        code = COMMANDS[args.command][1](args)
+        sys.stdout.flush()  # a reader that went away shows here, not at the interpreter's exit
+        return code
     except StudyError as exc:
         if args.debug:
             raise
@@ -480,3 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("study: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`study iterations | head`): nothing to say
+        # Python flushes stdout again at exit; point it at devnull so that cannot fail too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -103,3 +103,20 @@ def test_a_data_file_past_the_size_limit_is_one_line_before_it_is_read(tmp_path,
         f"study: error: {big}: 300 MiB is past the limit of 256 MiB for a data file (about 10 "
         "million rows of two numbers); sample or aggregate the rows first\n")
     assert time.perf_counter() - started < 5
+
+
+@pytest.mark.parametrize("args", [["fit"], ["fit", "--json"], ["iterations"]],
+                         ids=["fit", "fit-json", "iterations"])
+def test_a_reader_that_goes_away_is_no_error(tmp_path, args):
+    # `study … | head`: the pipe is closed before the command writes
+    import subprocess
+    import sys
+
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n" + "".join(f"{x},{2 * x + 1 + (x % 3) / 10}\n" for x in range(20)))
+    proc = subprocess.Popen([sys.executable, "-m", "study", *args[:1], "--data", str(data),
+                             *args[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 0 and err == "", err
