@@ -18,6 +18,7 @@ from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from study.report.canvas import (
     COLORS,
@@ -274,6 +275,14 @@ def _positions(x: np.ndarray, kind: str, rng: np.random.Generator) -> tuple[np.n
     return (10.0 ** moved if kind == "log" else moved), True
 
 
+def _thousands(value: float, _pos: object = None) -> str:
+    """A large count as a short tick label: 200k, 1.5M."""
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
+
+
 def draw_axes(data: Mapping[str, Any]) -> Figure:
     """(e) The objective against each swept setting; diverged and unreached drawn at the top."""
     panels = data["panels"]
@@ -294,19 +303,23 @@ def draw_axes(data: Mapping[str, Any]) -> Figure:
         size, order = crowd(len(pts)), stacking(pts["region"])
         for region in ("converged", "not converged"):
             sel = good & (pts["region"] == region).to_numpy()
-            ax.scatter(x[sel], y[sel], c=COLORS[region], s=26 * size, alpha=0.7, label=region,
-                       zorder=order.get(region, 2))
+            if sel.any():  # a legend entry only for what the panels show
+                ax.scatter(x[sel], y[sel], c=COLORS[region], s=26 * size, alpha=0.7,
+                           label=region, zorder=order.get(region, 2))
         unreached = (pts["region"] != "diverged").to_numpy() & ~np.isfinite(y)
         if unreached.any():
             ax.scatter(x[unreached], np.full(unreached.sum(), top), marker="^", s=30,
                        facecolors="none", edgecolors="grey", label="not reached (at top)")
         div = (pts["region"] == "diverged").to_numpy()
-        ax.scatter(x[div], np.full(div.sum(), top), marker="x", c=COLORS["diverged"], s=40,
-                   linewidths=1.6, label="diverged (drawn at the top)")
+        if div.any():
+            ax.scatter(x[div], np.full(div.sum(), top), marker="x", c=COLORS["diverged"], s=40,
+                       linewidths=1.6, label="diverged (drawn at the top)")
         if panel["kind"] == "log":
             ax.set_xscale("log")
         if ylog:
             ax.set_yscale("log")
+        elif hi >= 1e4:  # epoch counts as 200k, not as 0.2 under a "1e6" in the corner
+            ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
         ax.set_xlabel(panel["name"] + (" (log scale)" if panel["kind"] == "log" else ""))
         if data.get("threshold") is not None:
             ax.axhline(data["threshold"], color=COLORS["converged"], linestyle=":",

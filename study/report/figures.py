@@ -254,23 +254,29 @@ def contour_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec,
             "lr_max": theory.lr_max(problem, settings)}
 
 
-def data_data(problem: Problem, table: pd.DataFrame, most_points: int = 20_000) -> dict | None:
+def data_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec,
+              most_points: int = 20_000) -> dict | None:
     """The points (a seeded random sample of ``most_points`` when there are more; ``n_rows``
-    says how many there are), the OLS line and the final lines of two trials (one feature): the best
-    non-diverged trial, and the trial that ran out of epochs farthest from θ* while its cost
-    was within 10% of J* (the valley: a line that looks fitted, with the wrong (m, b))."""
+    says how many there are), the OLS line and the final lines of two trials (one feature): the
+    sweep's best trial by its primary objective (the one ``study run`` names; ties to the first
+    trial), and the trial that ran out of epochs farthest from θ* while its cost was within 10%
+    of J* (the valley: a line that looks fitted, with the wrong (m, b))."""
     if problem.d != 1:
         return None
     lines = [("OLS line", *map(float, problem.ols_theta))]
-    ok = table[table["region"] != "diverged"].sort_values("dist_to_ols")
-    stuck = ok[ok["region"] == "not converged"]
+    ok = table[table["region"] != "diverged"]
+    obj = primary_objective(table, spec)
+    sign = 1.0 if obj.direction == "minimize" else -1.0
+    ranked = ok.assign(_rank=sign * pd.to_numeric(ok[obj.column], errors="coerce"))
+    best = ranked[np.isfinite(ranked["_rank"])].sort_values(["_rank", "trial"], kind="stable")
+    stuck = ok[ok["region"] == "not converged"].sort_values("dist_to_ols", kind="stable")
     if "rel_cost_gap" in stuck.columns and (stuck["rel_cost_gap"] <= 0.1).any():
         stuck = stuck[stuck["rel_cost_gap"] <= 0.1]
-    for title, rows in (("best trial", ok.head(1)), ("ran out of epochs", stuck.tail(1))):
+    for title, rows in (("best trial", best.head(1)), ("ran out of epochs", stuck.tail(1))):
         for _, t in rows.iterrows():
             gap = (f", cost {float(t['rel_cost_gap']):.1%} above J*"
                    if pd.notna(t.get("rel_cost_gap")) else "")
-            lines.append((f"{title} (lr {fmt(float(t['lr']), 3)}, "
+            lines.append((f"{title} #{int(t['trial'])} (lr {fmt(float(t['lr']), 3)}, "
                           f"{fmt(int(t['epochs']))} epochs{gap})",
                           float(t["final_m"]), float(t["final_b"])))
     x, y = problem.X[:, 0], problem.y
@@ -291,10 +297,15 @@ def swept_names(table: pd.DataFrame, spec: ReportSpec) -> list[str]:
     return names + [c for c in group_columns(table) if c not in names]
 
 
+def primary_objective(table: pd.DataFrame, spec: ReportSpec) -> Objective:
+    """The sweep's first objective found in the table (the distance to θ* if none is)."""
+    return next((o for o in spec.objectives if o.column in table.columns),
+                Objective("dist_to_ols", "minimize"))
+
+
 def axis_data(table: pd.DataFrame, spec: ReportSpec) -> dict | None:
     """Per swept setting: (value, objective, region) of every trial, and the axis kind."""
-    obj = next((o for o in spec.objectives if o.column in table.columns),
-               Objective("dist_to_ols", "minimize"))
+    obj = primary_objective(table, spec)
     names = swept_names(table, spec)
     if not names:
         return None
@@ -335,7 +346,7 @@ def pareto_data(table: pd.DataFrame, spec: ReportSpec) -> dict | None:
 def figure_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec) -> dict:
     """Everything the figures draw, computed once."""
     regions = region_data(problem, table, spec)
-    return {"data": data_data(problem, table), "regions": regions,
+    return {"data": data_data(problem, table, spec), "regions": regions,
             "frontier_table": frontier_table(regions),
             "distance": distance_data(problem, table),
             "cost": cost_curve_data(problem, table, spec),

@@ -4,6 +4,8 @@ through their matplotlib objects, axes and artists (:mod:`study.report.drawing`,
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -113,22 +115,39 @@ def test_contour_shows_valley_paths_and_ols(valley_table, valley):
 
 
 def test_data_figure_shows_ols_and_where_trials_ended(valley_table, valley):
-    table, _ = valley_table
-    data = figures.data_data(valley, table)
+    table, sp = valley_table
+    data = figures.data_data(valley, table, sp)
     assert data["lines"][0][1:] == tuple(valley.ols_theta)
     best = table[table["region"] != "diverged"].sort_values("dist_to_ols").iloc[0]
     assert data["lines"][1][1:] == (best["final_m"], best["final_b"])
+    assert data["lines"][1][0].startswith(f"best trial #{best['trial']} ")
     fig = drawing.draw_data(data)
     ax = fig.axes[0]
     assert len(ax.collections[0].get_offsets()) == valley.n
     assert len(ax.get_lines()) == len(data["lines"]) and "data units" in ax.get_xlabel()
 
 
+def test_data_figure_best_trial_is_the_objectives_best(valley_table, valley):
+    """The best line is the trial ``study run`` names: the primary objective's best among the
+    trials that did not diverge, the first of equals (the distance to θ* ties at the tolerance
+    for every trial that stopped there)."""
+    table, sp = valley_table
+    column = next(c for c in table.columns if c.startswith("epochs_to_param_tol_"))
+    for direction in ("minimize", "maximize"):
+        spec = dataclasses.replace(sp, objectives=(Objective(column, direction),))
+        data = figures.data_data(valley, table, spec)
+        ok = table[(table["region"] != "diverged") & table[column].notna()]
+        sign = 1 if direction == "minimize" else -1
+        pick = min(ok.to_dict("records"), key=lambda r: (sign * r[column], r["trial"]))
+        assert data["lines"][1][0].startswith(f"best trial #{pick['trial']} ")
+        assert data["lines"][1][1:] == (pick["final_m"], pick["final_b"])
+
+
 def test_contour_only_for_one_feature(multivariate, engine_frame, report_spec):
     frame, _, _ = engine_frame(multivariate, engine.Settings(), [0.01], (50,), [(0, 0, 0, 0)])
     table = regions.trials_table(multivariate, frame, report_spec())
     assert figures.contour_data(multivariate, table, report_spec()) is None
-    assert figures.data_data(multivariate, table) is None
+    assert figures.data_data(multivariate, table, report_spec()) is None
 
 
 def test_axis_plots_one_per_swept_setting(valley_table):
@@ -242,11 +261,11 @@ def test_cost_surface_memory_does_not_grow_with_rows():
 
 
 def test_data_figure_draws_a_sample_of_many_rows_and_says_so(valley_table):
-    table, _ = valley_table
+    table, sp = valley_table
     rng = np.random.default_rng(1)
     x = rng.uniform(8, 12, 50_000)
     big = Problem(x[:, None], 1.5 * x + 2 + rng.normal(0, 0.5, x.size))
-    data = figures.data_data(big, table, most_points=5_000)
+    data = figures.data_data(big, table, sp, most_points=5_000)
     assert len(data["x"]) == 5_000 and data["n_rows"] == 50_000
     assert data["x_range"] == (x.min(), x.max())
     assert set(zip(data["x"], data["y"], strict=True)) <= set(zip(x, big.y, strict=True))
