@@ -33,23 +33,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 __all__ = ["Result", "Settings", "Trial", "checkpoints", "rule_name", "run", "run_batch",
            "run_one"]
 
 import numpy as np
 
-from study.core import kernels as K
 from study.core.constraints import DEFAULTS, check_array, check_params
 from study.core.problem import Problem, cost_scale
 from study.core.stoppable import halt_flag, run_stoppable
 
-# The kernels' codes of each declared choice (the names and their meanings are declared in
-# study.core.constraints; these tables only map them to the compiled loop's codes).
-OPTIMIZERS = {"gd": K.LINEAR_MAP, "momentum": K.LINEAR_MAP, "line_search": K.LINE_SEARCH,
-              "minibatch": K.MINIBATCH}
-UPDATES = {"simultaneous": K.SIMULTANEOUS, "sequential": K.SEQUENTIAL}
-LINE_SEARCHES = {"backtracking": K.BACKTRACKING, "exact": K.EXACT}
+if TYPE_CHECKING:
+    from study.core import kernels as K
+
 STATUSES = ("converged", "max_epochs", "diverged")
 # A trial stopped from outside (its ``halt`` flag set) before its end: no outcome, not counted.
 HALTED = "halted"
@@ -252,6 +249,10 @@ def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.n
              else np.asarray(seeds, dtype=np.int64) % (2**32))
     check_array("lr", lr)
     check_array("epochs", epochs[epochs != 0])  # 0 epochs is the start itself, not a budget
+    # numba and the compiled code load here, on the first run (about 0.6 s): commands that
+    # only read a config, a store or a report's trials never pay it
+    from study.core import kernels as K
+
     check_array("init", init)
     w = working(problem, settings.cost, settings.standardize)
     theta_star = problem.ols_theta
@@ -297,6 +298,8 @@ def _outputs(settings: Settings, epochs: np.ndarray, ptol: np.ndarray, ctol_abs:
     for e in np.unique(epochs):
         sched = checkpoints(int(e), n_hist, settings.history_dense)
         ck[epochs == e, : sched.size] = sched
+    from study.core import kernels as K
+
     return K.Outputs(
         checkpoints=ck, ptol2=ptol**2, ctol_abs=ctol_abs, record_path=settings.record_path,
         theta=np.empty((n_trials, p)), gap=np.empty(n_trials),
@@ -324,6 +327,8 @@ def _rule_params(params: type, settings: Settings, w: Working, lr: np.ndarray,
                     "sequential": settings.update == "sequential", "armijo": settings.armijo,
                     "shrink": settings.shrink}
     if "M" in params._fields:
+        from study.core import kernels as K
+
         fields["M"] = iteration_matrices(w.hessian, lr, settings.update, beta)
         if params is K.LinearMap and fields["M"].shape[1] == 2:  # the scalar loop's own type
             params = K.LinearMap2

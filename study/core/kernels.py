@@ -63,10 +63,6 @@ CONVERGED, MAX_EPOCHS, DIVERGED, HALTED = 0, 1, 2, 3
 # The one-feature loop looks at the halt flag every 2¹⁶ epochs (well under a millisecond);
 # the general loop's epochs cost enough for a look at each.
 _POLL_MASK = (1 << 16) - 1
-# Values of the engine's choice tables (only their keys are read).
-LINEAR_MAP, MINIBATCH, LINE_SEARCH = 0, 1, 2
-SIMULTANEOUS, SEQUENTIAL = 0, 1
-BACKTRACKING, EXACT = 0, 1
 
 _MAX_BACKTRACKS = 200
 # Slots of the per-trial bookkeeping array: the trial, the next param tol, the next cost tol,

@@ -137,10 +137,19 @@ def test_settings_defaults_and_checks_are_the_declared_ones():
             assert str(err.value) == message
 
 
-def test_the_engines_choice_tables_are_the_declared_choices():
-    for table, name in ((engine.OPTIMIZERS, "optimizer"), (engine.UPDATES, "update"),
-                        (engine.LINE_SEARCHES, "line_search")):
-        assert set(table) == set(C.PARAMETER_CONSTRAINTS[name].values)
+def test_every_declared_choice_has_a_compiled_rule():
+    from study.core import kernels
+
+    declared = {name: set(C.PARAMETER_CONSTRAINTS[name].values)
+                for name in ("optimizer", "update", "line_search")}
+    wanted = {("line_search", s) for s in declared["line_search"]} | {
+        (o, u) for o in declared["optimizer"] - {"line_search"} for u in declared["update"]}
+    assert set(kernels.RULES) == wanted
+    for key in wanted:
+        optimizer, second = key
+        settings = engine.Settings(optimizer=optimizer, **(
+            {"line_search": second} if optimizer == "line_search" else {"update": second}))
+        assert engine.rule_name(settings) == key
 
 
 @pytest.mark.parametrize(("lr", "epochs", "init", "message"), [
