@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -173,19 +174,33 @@ def format_summary(summary: SweepSummary) -> str:
     return _format(summary)
 
 
-def write_report(cfg: StudyConfig) -> tuple[Path, str | None]:
+def report_painters() -> AbstractContextManager[Any]:
+    """Processes that draw the report's figures on every core, forked now (see
+    :mod:`study.report.painters`): start them before reading the config so that they import
+    matplotlib meanwhile, and pass them to :func:`write_report`."""
+    import pandas  # noqa: F401  (before the fork: the painters share it rather than import it)
+
+    from study.report.painters import painters
+
+    return painters()
+
+
+def write_report(cfg: StudyConfig, painters: Any = None) -> tuple[Path, str | None]:
     """The report of ``cfg``'s study from its COMPLETE trials (a finished, resumed or running
     study) under ``cfg.report.dir``, also logged as artifacts (``report/``) of the sweep's
     parent MLflow run when there is one: (path of report.html, that run's id or None).
-    Raises :class:`~study.errors.StudyError` when the study is missing or has no complete
-    trial."""
+    ``painters`` from :func:`report_painters` (default: started here). Raises
+    :class:`~study.errors.StudyError` when the study is missing or has no complete trial."""
     from study.report.build import build_report, writable_folder
+    from study.tracking.histories import local_histories
     from study.tracking.publish import report_publisher
 
     writable_folder(cfg.report.dir)  # before the seconds of loading the trials
-    with report_publisher(cfg.tracking.mlflow_uri, cfg.name) as publish:
+    crew = nullcontext(painters) if painters is not None else report_painters()
+    uri = cfg.tracking.mlflow_uri
+    with crew as drawn_by, report_publisher(uri, cfg.name) as publish:
         path = build_report(cfg, load_problem(cfg.data.path, cfg.data.x, cfg.data.y),
-                            trials_frame(cfg), cfg.report.dir)
+                            trials_frame(cfg), cfg.report.dir, drawn_by, local_histories(uri))
         return path, publish(cfg.report.dir)
 
 

@@ -412,8 +412,9 @@ def _add_report(sub: argparse._SubParsersAction) -> None:
 def _cmd_report(args: argparse.Namespace) -> int:
     from study import api
 
-    cfg = _load_config(args)
-    path, run_id = api.write_report(cfg)
+    with api.report_painters() as painters:  # importing matplotlib while the config is read
+        cfg = _load_config(args)
+        path, run_id = api.write_report(cfg, painters)
     print(f"report: {path}")
     print(f"  logged as artifacts report/ of MLflow run {run_id}" if run_id else
           f"  not logged to MLflow: no sweep parent run of {cfg.name!r} in "

@@ -26,7 +26,8 @@ import pandas as pd
 from study.core.problem import Problem
 from study.errors import StudyError
 from study.report.document import report_blocks, to_html, to_markdown
-from study.report.figures import figure_data
+from study.report.figures import CAPTIONS, FIGURES, StoredHistory, figure_data
+from study.report.painters import InProcess, Job
 from study.report.regions import (
     agreement,
     group_settings,
@@ -37,22 +38,35 @@ from study.report.regions import (
 )
 from study.report.spec import ReportSpec, spec_from_config
 
+# The figures handed out to the painters longest first (as measured on the quickstart), so
+# that the last one to start is a short one.
+LONGEST_FIRST = ("cost", "axes", "contour", "distance", "regions", "data", "pareto")
 
-def build_report(cfg: Any, problem: Problem, trials: pd.DataFrame, out_dir: str | Path) -> Path:
+
+def build_report(cfg: Any, problem: Problem, trials: pd.DataFrame, out_dir: str | Path,
+                 painters: InProcess | None = None, stored: StoredHistory | None = None
+                 ) -> Path:
     """Write trials.csv/.parquet, summary.json, figures/*.png, report.md and report.html under
     ``out_dir`` from the complete trials; ``cfg`` is a StudyConfig or a :class:`ReportSpec`.
-    Returns the path of report.html."""
-    from study.report import drawing  # matplotlib is loaded only when drawing
-
+    The figures are drawn by ``painters`` (:func:`study.report.painters.painters`; default:
+    here, one after another); ``stored`` reads trials' logged histories for the cost figure
+    (default: re-run). Returns the path of report.html."""
     spec = cfg if isinstance(cfg, ReportSpec) else spec_from_config(cfg)
     if trials is None or len(trials) == 0:
         raise StudyError(f"study {spec.name!r} has no complete trials yet: nothing to report")
     out = writable_folder(out_dir)
     try:
-        return _write(spec, problem, trials, out, drawing)
+        return _write(spec, problem, trials, out, painters or InProcess(), stored)
     except OSError as err:  # a disk filling up or a folder made read-only meanwhile
         raise StudyError(f"cannot write the report under {out}: "
                          f"{err.strerror or err} ({err.filename or out})") from None
+
+
+def paint(key: str, piece: Any, folder: Path, dist_tol: float, name: str) -> Path | None:
+    """Figure ``key`` drawn from its data and saved (:func:`study.report.drawing.paint`)."""
+    from study.report import drawing  # matplotlib is loaded only where figures are drawn
+
+    return drawing.paint(key, piece, folder, dist_tol, name)
 
 
 def check_destination(out_dir: str | Path) -> None:
@@ -85,14 +99,17 @@ def writable_folder(out_dir: str | Path) -> Path:
 
 
 def _write(spec: ReportSpec, problem: Problem, trials: pd.DataFrame, out: Path,
-           drawing: Any) -> Path:
+           painters: InProcess, stored: StoredHistory | None) -> Path:
     """Every file of the report under ``out``; returns the path of report.html."""
     table = trials_table(problem, trials, spec)
     summary = region_summary(table)
     table.to_csv(out / "trials.csv", index=False)
     table.to_parquet(out / "trials.parquet", index=False)
-    data = figure_data(problem, table, spec)
-    images = drawing.save_figures(data, out / "figures", spec.dist_tol, spec.name)
+    data = figure_data(problem, table, spec, stored)
+    folder = out / "figures"
+    paths = painters.run([Job(key, paint, (key, data[key], folder, spec.dist_tol, spec.name))
+                          for key in sorted(FIGURES, key=LONGEST_FIRST.index)])
+    images = {key: (paths[key], CAPTIONS[key]) for key in FIGURES if paths[key] is not None}
     blocks = report_blocks(problem, table, summary, spec, images, data["frontier_table"])
     (out / "report.md").write_text(to_markdown(blocks, out), encoding="utf-8")
     (out / "report.html").write_text(to_html(blocks, f"Study report: {spec.name}"),

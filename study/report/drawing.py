@@ -34,21 +34,8 @@ from study.report.canvas import (
     stacking,
     wrap,
 )
-from study.report.figures import log_scale
+from study.report.figures import FIGURES, log_scale
 from study.report.regions import REGIONS
-
-CAPTIONS = {
-    "data": "The data set with its least-squares (OLS) line and the final lines of two trials.",
-    "regions": "Where gradient descent converges: each trial by learning rate and epoch budget. "
-               "Theory's edge of stability (dashed) and its convergence frontier (solid: trials "
-               "above the curve should reach the OLS line).",
-    "distance": "How far from the OLS line each trial ended (colour: log10 ‖θ − θ*‖).",
-    "cost": "Cost curves of representative trials (solid: measured; dashed: theory; red: a "
-            "diverging trial).",
-    "contour": "The cost surface over (m, b) with GD paths: the long, flat valley.",
-    "axes": "The objective against each swept setting, one point per trial.",
-    "pareto": "Trade-off between the first two objectives; the Pareto front in black.",
-}
 
 
 def draw_regions(panels: list[dict], dist_tol: float, name: str = "") -> Figure:
@@ -376,25 +363,30 @@ def draw_data(data: Mapping[str, Any]) -> Figure:
     return fig
 
 
+def draw_figure(key: str, piece: Any, dist_tol: float, name: str = "") -> Figure | None:
+    """Figure ``key`` drawn from its plot data; None when there is nothing to draw (no contour
+    or data figure for several features, no cost curves, a single objective)."""
+    if key == "regions":
+        return draw_regions(piece, dist_tol, name)
+    if key == "distance":
+        return draw_distance(piece, dist_tol)
+    if piece is None or (key == "cost" and not len(piece)):
+        return None
+    return {"cost": draw_cost, "data": draw_data, "contour": draw_contour, "axes": draw_axes,
+            "pareto": draw_pareto}[key](piece)
+
+
 def draw_all(data: Mapping[str, Any], dist_tol: float, name: str = "") -> dict[str, Figure]:
-    """Every figure the data allows, by key."""
-    figs = {"regions": draw_regions(data["regions"], dist_tol, name),
-            "distance": draw_distance(data["distance"], dist_tol)}
-    if len(data["cost"]):
-        figs["cost"] = draw_cost(data["cost"])
-    for key, draw in (("data", draw_data), ("contour", draw_contour), ("axes", draw_axes),
-                      ("pareto", draw_pareto)):
-        if data[key] is not None:
-            figs[key] = draw(data[key])
-    return figs
+    """Every figure the data allows, by key, in the report's order."""
+    figs = {key: draw_figure(key, data[key], dist_tol, name) for key in FIGURES}
+    return {key: fig for key, fig in figs.items() if fig is not None}
 
 
-def save_figures(data: Mapping[str, Any], folder: Path, dist_tol: float, name: str = ""
-                 ) -> dict[str, tuple[Path, str]]:
-    """Draw and save every figure as ``folder/<key>.png``; returns {key: (path, caption)}."""
-    folder.mkdir(parents=True, exist_ok=True)
-    return {key: (save_figure(key, fig, folder), CAPTIONS[key])
-            for key, fig in draw_all(data, dist_tol, name).items()}
+def paint(key: str, piece: Any, folder: Path, dist_tol: float, name: str = "") -> Path | None:
+    """Figure ``key`` drawn and saved as ``folder/<key>.png``; its path, or None when there is
+    nothing to draw."""
+    fig = draw_figure(key, piece, dist_tol, name)
+    return None if fig is None else save_figure(key, fig, folder)
 
 
 def save_figure(key: str, fig: Figure, folder: Path) -> Path:

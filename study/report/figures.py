@@ -4,8 +4,9 @@
 a. ``regions``: lr × epochs, one marker per trial coloured by region (diverged: red ✕), theory's
    lr_max as a vertical line and the convergence frontier (epochs needed to reach the tolerance);
 b. ``distance``: log10 ‖θ − θ*‖ over lr × epochs, and over lr × start distance when starts vary;
-c. ``cost``: relative cost gap (J − J*)/J* against epoch, log-log, for a few trials (re-run through
-   the engine, which reproduces a logged trial exactly), with theory's curve dashed;
+c. ``cost``: relative cost gap (J − J*)/J* against epoch, log-log, for a few trials (their logged
+   histories, or re-run through the engine, which reproduces a logged trial exactly), with
+   theory's curve dashed;
 d. ``contour``: J − J* over (m, b) on log-spaced levels, GD paths from a few starts, θ* marked;
 e. ``axes``: the primary objective against each swept setting (tuning-playbook axis plots);
 f. ``pareto``: the first two objectives and their Pareto front;
@@ -17,6 +18,7 @@ matplotlib.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,6 +38,24 @@ from study.report.regions import (
 )
 from study.report.spec import Objective, ReportSpec
 from study.report.text import fmt, start_text
+
+# The figures in the report's order, and what each shows (the report's captions).
+FIGURES = ("regions", "distance", "cost", "data", "contour", "axes", "pareto")
+CAPTIONS = {
+    "data": "The data set with its least-squares (OLS) line and the final lines of two trials.",
+    "regions": "Where gradient descent converges: each trial by learning rate and epoch budget. "
+               "Theory's edge of stability (dashed) and its convergence frontier (solid: trials "
+               "above the curve should reach the OLS line).",
+    "distance": "How far from the OLS line each trial ended (colour: log10 ‖θ − θ*‖).",
+    "cost": "Cost curves of representative trials (solid: measured; dashed: theory; red: a "
+            "diverging trial).",
+    "contour": "The cost surface over (m, b) with GD paths: the long, flat valley.",
+    "axes": "The objective against each swept setting, one point per trial.",
+    "pareto": "Trade-off between the first two objectives; the Pareto front in black.",
+}
+# A trial's logged history by its MLflow run id: (epochs, costs) at the engine's checkpoints,
+# or None where it cannot be read.
+StoredHistory = Callable[[str], "tuple[np.ndarray, np.ndarray] | None"]
 
 
 def log_scale(values: Any, decades: float = 1.5) -> bool:
@@ -140,48 +160,55 @@ def pick_cost_trials(table: pd.DataFrame, n: int = 7) -> pd.DataFrame:
     return table.loc[list(dict.fromkeys(picks))].sort_values("lr")
 
 
-def _relative_gaps(problem: Problem, trial: engine.Trial, result: engine.Result
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """(J_n − J*)/J* at the engine's checkpoints n, measured and from theory's closed form
+def _relative_gaps(problem: Problem, trial: engine.Trial, epochs: np.ndarray,
+                   costs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(J_n − J*)/J* at the checkpoints n, measured (``costs``) and from theory's closed form
     θ_n (NaN for line search, which has none), the latter from the quadratic form; J* = 0
     divides by 1."""
     j_star = problem.ols_cost(trial.settings.cost)
     den = j_star if j_star > 0 else 1.0
-    measured = (result.history_cost - j_star) / den
+    measured = (costs - j_star) / den
     predicted = np.full(measured.shape, np.nan)
     if trial.settings.optimizer != "line_search":
         with np.errstate(all="ignore"):
-            path = theory.trajectory(problem, trial.settings, trial.lr, trial.init,
-                                     result.history_epoch)
+            path = theory.trajectory(problem, trial.settings, trial.lr, trial.init, epochs)
             log_gap = log10_cost_gap(problem, np.atleast_2d(path), trial.settings.cost)
             predicted = 10.0 ** (log_gap - np.log10(den))  # O(checkpoints), whatever N
     return measured, predicted
 
 
-def cost_curve_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec,
-                    n: int = 7) -> pd.DataFrame:
+def cost_curve_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec, n: int = 7,
+                    stored: StoredHistory | None = None) -> pd.DataFrame:
     """Measured and predicted (J − J*)/J* at the engine's checkpoints for representative trials.
-    Columns: trial, lr, region, label, epoch, measured, theory."""
+    The measured costs are each trial's logged history (``stored(run id)``) where it can be
+    read, else the trial re-run through the engine (the same numbers: the engine is
+    deterministic). Columns: trial, lr, region, label, epoch, measured, theory."""
     picks = pick_cost_trials(table, n)
     cols = setting_columns(table)
-    trials = []
+    trials, histories = [], []
     for _, row in picks.iterrows():
         settings = trial_settings(spec.settings, row.to_dict(), cols)
         init = tuple(row[init_columns(problem)].to_numpy(float))
         seed = int(row["seed"]) if "seed" in row and pd.notna(row["seed"]) else None
         trials.append(engine.Trial(float(row["lr"]), int(row["epochs"]), init, settings, seed))
+        run_id = row.get("mlflow_run_id")
+        histories.append(stored(run_id) if stored and isinstance(run_id, str) else None)
+    missing = [t for t, h in zip(trials, histories, strict=True) if h is None]
+    rerun = iter(engine.run(problem, missing) if missing else [])
     rows = []
-    for (i, row), trial, res in zip(picks.iterrows(), trials, engine.run(problem, trials),
-                                    strict=True):
-        measured, predicted = _relative_gaps(problem, trial, res)
+    for (i, row), trial, history in zip(picks.iterrows(), trials, histories, strict=True):
+        if history is None:
+            res = next(rerun)
+            history = (res.history_epoch, res.history_cost)
+        epochs, costs = history
+        measured, predicted = _relative_gaps(problem, trial, epochs, costs)
         label = ", ".join([f"lr {fmt(trial.lr, 3)}",
                            *(f"{c}={row[c]}" for c in group_columns(table)),
                            *([f"start {start_text(trial.init)}"] if problem.d == 1 else []),
                            str(row["region"])])
         rows.append(pd.DataFrame({"trial": row.get("trial", i), "lr": trial.lr,
                                   "region": row["region"], "label": label,
-                                  "epoch": res.history_epoch, "measured": measured,
-                                  "theory": predicted}))
+                                  "epoch": epochs, "measured": measured, "theory": predicted}))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
@@ -239,11 +266,11 @@ def contour_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec,
     distinct = part.drop_duplicates(inits).sort_values("start_distance")
     rows = distinct.iloc[_spread(len(distinct), 3)]
     starts = [tuple(map(float, r)) for r in rows[inits].to_numpy(float)]
-    runs = engine.run(problem, [engine.Trial(lr, epochs, s, dataclasses.replace(
-        settings, record_path=True)) for s in starts])
-    paths = pd.concat([pd.DataFrame({"start": start_text(s), "epoch": r.history_epoch,
-                                     "m": r.history_theta[:, 0], "b": r.history_theta[:, 1]})
-                       for s, r in zip(starts, runs, strict=True)], ignore_index=True)
+    paths = pd.concat([pd.DataFrame({"start": start_text(s), "epoch": at, "m": theta[:, 0],
+                                     "b": theta[:, 1]})
+                       for s, (at, theta) in zip(starts, gd_paths(problem, settings, lr, epochs,
+                                                                  starts), strict=True)],
+                      ignore_index=True)
     paths = paths[np.isfinite(paths[["m", "b"]]).all(axis=1)]
     star = problem.ols_theta
     m, b, log_gap = _gap_grid(problem, settings.cost, np.vstack(
@@ -252,6 +279,23 @@ def contour_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec,
             "ols": (float(star[0]), float(star[1])), "lr": lr, "epochs": epochs,
             "cost": settings.cost, "x_name": problem.x_names[0], "group": label,
             "lr_max": theory.lr_max(problem, settings)}
+
+
+def gd_paths(problem: Problem, settings: engine.Settings, lr: float, epochs: int,
+             starts: list[tuple[float, ...]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(epochs, θ at those epochs) of gradient descent from each start, at the engine's
+    checkpoints. Plain GD and momentum are linear maps, θ_n = θ* + Mⁿ(θ₀ − θ*), so their
+    paths come from that closed form (:func:`study.core.theory.trajectory`, equal to the
+    engine's recorded path to rounding; tested) without loading the engine's compiled code;
+    other optimizers are run through the engine."""
+    if settings.optimizer in ("gd", "momentum"):
+        at = np.unique(np.r_[0, engine.checkpoints(epochs, settings.history_points,
+                                                   settings.history_dense), epochs])
+        with np.errstate(all="ignore"):
+            return [(at, theory.trajectory(problem, settings, lr, s, at)) for s in starts]
+    runs = engine.run(problem, [engine.Trial(lr, epochs, s, dataclasses.replace(
+        settings, record_path=True)) for s in starts])
+    return [(r.history_epoch, r.history_theta) for r in runs]
 
 
 def data_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec,
@@ -343,12 +387,13 @@ def pareto_data(table: pd.DataFrame, spec: ReportSpec) -> dict | None:
             "points": pd.DataFrame({"x": vals[:, 0], "y": vals[:, 1], "front": front})}
 
 
-def figure_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec) -> dict:
-    """Everything the figures draw, computed once."""
+def figure_data(problem: Problem, table: pd.DataFrame, spec: ReportSpec,
+                stored: StoredHistory | None = None) -> dict:
+    """Everything the figures draw, computed once; ``stored`` as in :func:`cost_curve_data`."""
     regions = region_data(problem, table, spec)
     return {"data": data_data(problem, table, spec), "regions": regions,
             "frontier_table": frontier_table(regions),
             "distance": distance_data(problem, table),
-            "cost": cost_curve_data(problem, table, spec),
+            "cost": cost_curve_data(problem, table, spec, stored=stored),
             "contour": contour_data(problem, table, spec), "axes": axis_data(table, spec),
             "pareto": pareto_data(table, spec)}

@@ -188,3 +188,25 @@ def ensure_store(db: Path) -> str | None:
     return (f"the MLflow store {db} was half-built by an interrupted start-up ({what}) and "
             f"held no run: rebuilt it")
 
+
+
+# The latest active run tagged study.role = sweep of an active experiment: what
+# MlflowClient.search_runs(..., "tags.`study.role` = 'sweep'", order_by start_time DESC) finds.
+_SWEEP_RUN = """
+SELECT r.run_uuid, r.artifact_uri FROM runs r
+JOIN experiments e ON e.experiment_id = r.experiment_id
+JOIN tags t ON t.run_uuid = r.run_uuid
+WHERE e.name = ? AND e.lifecycle_stage = 'active' AND r.lifecycle_stage = 'active'
+  AND t.key = 'study.role' AND t.value = 'sweep'
+ORDER BY r.start_time DESC LIMIT 1
+"""
+
+
+def sweep_run_location(db: Path, experiment: str) -> tuple[str, str] | None:
+    """(run id, artifact URI) of ``experiment``'s latest parent run in the store ``db``, read
+    with sqlite alone (importing MLflow and opening its store takes ~2 s); None when there is
+    no such run. Raises sqlite3.Error on a store it cannot read (not MLflow's schema, locked
+    past 5 s), for the caller to ask MLflow instead."""
+    with closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)) as conn:
+        row = conn.execute(_SWEEP_RUN, (experiment,)).fetchone()
+    return None if row is None else (str(row[0]), str(row[1]))
