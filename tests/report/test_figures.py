@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.core import engine
+from study.core import engine, theory
 from study.core.problem import Problem
 from study.report import canvas, drawing, figures, regions
 from study.report.spec import Objective, ReportSpec
@@ -348,3 +348,23 @@ def test_crowded_panels_shrink_markers_and_keep_rare_regions_on_top():
     assert canvas.crowd(1600) == pytest.approx(0.5)
     order = canvas.stacking(["not converged"] * 50 + ["diverged"] * 9 + ["converged"] * 2)
     assert order["converged"] > order["diverged"] > order["not converged"]
+
+
+@pytest.mark.parametrize("settings", [engine.Settings(), engine.Settings(update="sequential"),
+                                      engine.Settings(optimizer="momentum", momentum=0.9)])
+def test_contour_paths_in_closed_form_are_the_engines(valley, settings):
+    """The contour's paths for linear-map optimizers come from θ_n = θ* + Mⁿ(θ₀ − θ*) rather
+    than a run; the engine's recorded path at the same epochs agrees to rounding."""
+    lr, epochs = 0.5 * theory.lr_max(valley, settings), 3000
+    starts = [(0.0, 0.0), (3.0, -5.0)]
+    paths = figures.gd_paths(valley, settings, lr, epochs, starts)
+    runs = engine.run(valley, [engine.Trial(lr, epochs, s, dataclasses.replace(
+        settings, record_path=True)) for s in starts])
+    for (at, theta), run in zip(paths, runs, strict=True):
+        assert at[0] == 0 and at[-1] == epochs
+        recorded = dict(zip(run.history_epoch.tolist(), run.history_theta, strict=True))
+        shared = [k for k in at.tolist() if k in recorded]
+        assert len(shared) >= 0.9 * len(at)
+        got = theta[np.searchsorted(at, shared)]
+        want = np.array([recorded[k] for k in shared])
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * np.abs(want).max())

@@ -1,0 +1,128 @@
+"""The report's figures drawn by forked painters (study.report.painters): the same files as
+drawing here, errors raised here, a dead painter's job done here, nothing left running."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from study.report import build as report
+from study.report.painters import Forked, InProcess, Job, painters
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_forked_painters_write_the_same_files_as_one_process(valley_table, valley, tmp_path):
+    table, sp = valley_table
+    trials = table[[c for c in table.columns if c not in (
+        "start_distance", "region", "lr_max", "agrees") and not c.startswith("predicted")]]
+    report.build_report(sp, valley, trials, tmp_path / "here", InProcess())
+    with painters() as crew:
+        assert isinstance(crew, Forked) and len(crew.painters) == 2
+        report.build_report(sp, valley, trials, tmp_path / "forked", crew)
+    here = sorted((tmp_path / "here" / "figures").iterdir())
+    forked = sorted((tmp_path / "forked" / "figures").iterdir())
+    assert [p.name for p in here] == [p.name for p in forked] and len(here) == 6
+    for a, b in zip(here, forked, strict=True):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    for name in ("report.md", "summary.json", "trials.csv"):
+        assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "forked" / name).read_bytes()
+
+
+def test_jobs_run_in_the_painters_on_both(tmp_path):
+    with painters() as crew:
+        pids = {p.pid for p in crew.painters}
+        done = crew.run([Job(str(i), os.getpid, ()) for i in range(8)])
+    assert set(done) == {str(i) for i in range(8)}
+    assert set(done.values()) <= pids and os.getpid() not in done.values()
+
+
+def test_an_error_in_a_painter_is_raised_here_as_it_was(tmp_path):
+    missing = tmp_path / "no-such-file.png"
+    with painters() as crew, pytest.raises(FileNotFoundError) as err:
+        crew.run([Job("gone", os.remove, (str(missing),))])
+    assert err.value.errno == errno.ENOENT and err.value.filename == str(missing)
+
+
+def test_a_painter_that_died_has_its_jobs_done_by_the_others_or_here():
+    with painters() as crew:
+        first, second = crew.painters
+        os.kill(first.pid, signal.SIGKILL)
+        os.waitpid(first.pid, 0)
+        done = crew.run([Job(str(i), os.getpid, ()) for i in range(4)])
+        assert set(done.values()) <= {second.pid, os.getpid()} and len(done) == 4
+        os.kill(second.pid, signal.SIGKILL)
+        os.waitpid(second.pid, 0)
+        done = crew.run([Job(str(i), os.getpid, ()) for i in range(3)])
+        assert set(done.values()) == {os.getpid()} and len(done) == 3
+
+
+def test_painters_end_with_the_block_and_when_it_fails():
+    with painters() as crew:
+        pids = [p.pid for p in crew.painters]
+    assert not any(_alive(pid) for pid in pids)
+    with pytest.raises(KeyboardInterrupt), painters() as crew:
+        pids = [p.pid for p in crew.painters]
+        crew.run([Job("a", os.getpid, ())])
+        raise KeyboardInterrupt
+    assert not any(_alive(pid) for pid in pids)
+
+
+def test_no_fork_while_another_thread_runs():
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        with painters() as crew:
+            assert type(crew) is InProcess
+            assert crew.run([Job("a", os.getpid, ())]) == {"a": os.getpid()}
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_ctrl_c_at_any_moment_of_study_report_leaves_no_painter(tmp_path, monkeypatch):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) at moments from the
+    start to the end of a real ``study report``: it ends 130 "interrupted" or finishes with 0
+    (or, landing while Python shuts down after the report was written and said, is killed by
+    the signal then), never with a traceback, and no painter outlives it."""
+    from stores import config, sweep, write_study
+
+    monkeypatch.chdir(tmp_path)
+    path = write_study(tmp_path, n_trials=8, batch_size=4, epochs=200)
+    sweep(config(path))
+    outcomes = []
+    for delay in (0.1, 0.3, 0.5, 0.8, 1.1, 1.5, 2.0, 3.0):
+        proc = subprocess.Popen([sys.executable, "-m", "study", "report", str(path)],
+                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+        time.sleep(delay)
+        try:
+            os.killpg(proc.pid, signal.SIGINT)
+        except ProcessLookupError:
+            pass  # already done
+        out, err = proc.communicate(timeout=60)
+        done = proc.returncode in (0, -signal.SIGINT) and out.startswith("report: ")
+        outcomes.append("finished" if done else proc.returncode)
+        assert "Traceback" not in err, (delay, err)
+        assert done or proc.returncode == 130, (delay, proc.returncode, out, err)
+        if proc.returncode == 130:
+            assert err.strip().endswith("study: interrupted"), err
+        left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
+        assert left.stdout == "", (delay, left.stdout)  # nothing of its session still runs
+    print(f"Ctrl-C during study report: {outcomes.count(130)} interrupted, "
+          f"{outcomes.count('finished')} finished first")
+    assert 130 in outcomes
