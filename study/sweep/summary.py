@@ -66,9 +66,15 @@ def counts_text(counts: Mapping[str, int]) -> str:
     return " ".join(f"{s}={counts.get(s, 0)}" for s in engine.STATUSES)
 
 
+class _Bar(tqdm):
+    # no monitor thread: it only tunes how often a lagging bar redraws, and a thread left
+    # running keeps the report from forking its painters (study.report.painters)
+    monitor_interval = 0
+
+
 def progress_bar(progress: bool, total: int, initial: int, counts: Mapping[str, int]) -> Any:
     """A tqdm bar on stderr (disabled when ``progress`` is False) with the status counts."""
-    bar = tqdm(total=total, initial=initial, file=sys.stderr,
+    bar = _Bar(total=total, initial=initial, file=sys.stderr,
                disable=not progress, unit="trial", dynamic_ncols=True, desc="trials")
     bar.set_postfix_str(counts_text(counts), refresh=False)
     return bar
