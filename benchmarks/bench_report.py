@@ -10,14 +10,21 @@ Each prints the time of ``build_report`` (trials table, figures, documents), the
 figure's draw and save, peak resident memory, and ratios against a baseline run in the same
 process (saving one empty Agg figure, and one fixed numpy sum), since the machine is noisy.
 
+``--command`` times the command a user types, ``study report configs/quickstart.yaml`` in a
+fresh process on a real quickstart study (swept once, ``--no-report``), alternately with a
+yardstick in a fresh process (Python importing pandas and matplotlib and saving one empty
+figure: what any report must pay), and prints the best and the median of each and their ratio.
+
     python benchmarks/bench_report.py            # all cases
     python benchmarks/bench_report.py --case quickstart --profile 25
+    python benchmarks/bench_report.py --command --repeat 7
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -150,13 +157,63 @@ def _print(r: dict) -> None:
         f"{k} {v:.2f}s" for k, v in r["figures"].items()))
 
 
+YARDSTICK = """
+import os, matplotlib.figure, pandas
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+fig = matplotlib.figure.Figure(figsize=(7, 5)); FigureCanvasAgg(fig); fig.add_subplot()
+fig.savefig(os.devnull, format="png", dpi=100)
+"""
+
+
+def _wall(cmd: list[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return time.perf_counter() - start
+
+
+def command(repeat: int) -> None:
+    """``study report`` on a real quickstart study against the yardstick, fresh processes."""
+    import shutil
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        shutil.copytree(ROOT / "configs", folder / "configs")
+        shutil.copytree(ROOT / "data", folder / "data")
+        subprocess.run([sys.executable, "-m", "study", "run", "configs/quickstart.yaml",
+                        "--no-progress", "--no-report"], cwd=folder, check=True,
+                       stdout=subprocess.DEVNULL, env={**os.environ,
+                                                       "PYTHONPATH": str(ROOT)})
+        report = [sys.executable, "-m", "study", "report", "configs/quickstart.yaml"]
+        _wall(report, folder)  # the first report creates the run's artifact folders
+        runs, sticks = [], []
+        for _ in range(repeat):
+            runs.append(_wall(report, folder))
+            sticks.append(_wall([sys.executable, "-c", YARDSTICK], folder))
+    best, stick = min(runs), min(sticks)
+    print(f"study report configs/quickstart.yaml (120 trials), fresh processes, best of {repeat}")
+    print(f"  study report   {best:5.2f} s (median {np.median(runs):.2f} s; all "
+          f"{', '.join(f'{t:.2f}' for t in runs)})")
+    print(f"  yardstick      {stick:5.2f} s (median {np.median(sticks):.2f} s): python, import "
+          f"pandas + matplotlib, save an empty figure")
+    medians = np.median(runs) / np.median(sticks)
+    print(f"  ratio          {best / stick:5.2f} (medians {medians:.2f}); target: study report "
+          f"<= 2 s")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=sorted(CASES))
     parser.add_argument("--profile", type=int, default=0, help="print the top N of cProfile")
     parser.add_argument("--json", action="store_true", help="print one JSON line (internal)")
     parser.add_argument("--keep", metavar="DIR", help="write the case's report to DIR to look at")
+    parser.add_argument("--command", action="store_true",
+                        help="time `study report` on a real quickstart study (fresh processes)")
+    parser.add_argument("--repeat", type=int, default=5, help="--command: runs of each")
     args = parser.parse_args(argv)
+    if args.command:
+        command(args.repeat)
+        return 0
     if args.case:
         result = run_case(args.case, args.profile, args.keep)
         print(json.dumps(result) if args.json else "", end="\n" if args.json else "")

@@ -49,7 +49,8 @@ CAPTIONS = {
     "distance": "How far from the OLS line each trial ended (colour: log10 ‖θ − θ*‖).",
     "cost": "Cost curves of representative trials (solid: measured; dashed: theory; red: a "
             "diverging trial).",
-    "contour": "The cost surface over (m, b) with GD paths: the long, flat valley.",
+    "contour": "The cost surface over (m, b) with GD paths (for plain GD and momentum the "
+               "iteration in closed form, equal to a run to rounding): the long, flat valley.",
     "axes": "The objective against each swept setting, one point per trial.",
     "pareto": "Trade-off between the first two objectives; the Pareto front in black.",
 }

@@ -116,6 +116,12 @@ def painters(count: int = 2) -> Iterator[InProcess]:
     try:
         for _ in range(count):
             started.append(_fork([p.conn for p in started]))
+    except OSError:  # no fork now (out of memory or processes): the figures are drawn here
+        for p in started:
+            _end(p, signal.SIGKILL)
+        yield InProcess()
+        return
+    try:
         yield Forked(list(started))
     except BaseException:
         for p in started:  # an error or Ctrl-C here: the painters' work is not wanted
