@@ -80,8 +80,9 @@ def screenshot(url: str, path: Path, wait_ms: int = 12000, height: int = 900) ->
     print(f"  {path}  ←  {url}")
 
 
-def run_study(config: Path, folder: Path, overrides: list[str]) -> None:
-    cmd = [sys.executable, "-m", "study", "run", str(config), "--no-report", "--no-progress"]
+def run_study(config: Path, folder: Path, overrides: list[str], report: bool = False) -> None:
+    cmd = [sys.executable, "-m", "study", "run", str(config), "--no-progress",
+           *([] if report else ["--no-report"])]
     for o in overrides:
         cmd += ["--set", o]
     print("$", " ".join(cmd[1:]))
@@ -121,6 +122,10 @@ def mlflow_pages(base: str, name: str, out: Path) -> None:
         parent = parents[0]["info"]["run_id"]
         screenshot(f"{base}/#/experiments/{eid}/runs/{parent}{ml}",
                    out / "mlflow-parent-run.png", height=2200)
+        listed = get_json(f"{base}/api/2.0/mlflow/artifacts/list?run_id={parent}&path=report")
+        print(f"  parent's report/ artifacts: {len(listed.get('files', []))} entries")
+        screenshot(f"{base}/#/experiments/{eid}/runs/{parent}/artifacts/report/report.html",
+                   out / "mlflow-parent-report.png", height=1400)
 
 
 def dashboard_pages(base: str, out: Path) -> None:
@@ -148,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     procs: list[subprocess.Popen] = []
     try:
         run_study(config, folder, [*args.overrides, f"search.n_trials={args.first}"])
-        run_study(config, folder, args.overrides)
+        run_study(config, folder, args.overrides, report=True)  # as a user: with its report
         name = yaml.safe_load(config.read_text())["name"]
         mport, dport = free_port(), free_port()
         procs.append(start(["mlflow", "ui", "--backend-store-uri",
