@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -182,6 +183,7 @@ def _serve(conn: Connection) -> None:
         try:
             answer = (True, call(*args))
         except Exception as exc:  # sent back, raised there
+            exc.add_note("raised in a painter process:\n" + traceback.format_exc())  # --debug
             answer = (False, exc)
         try:
             conn.send(answer)

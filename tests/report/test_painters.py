@@ -55,6 +55,7 @@ def test_an_error_in_a_painter_is_raised_here_as_it_was(tmp_path):
     with painters() as crew, pytest.raises(FileNotFoundError) as err:
         crew.run([Job("gone", os.remove, (str(missing),))])
     assert err.value.errno == errno.ENOENT and err.value.filename == str(missing)
+    assert "raised in a painter process" in err.value.__notes__[0]  # its traceback for --debug
 
 
 def test_a_painter_that_died_has_its_jobs_done_by_the_others_or_here():

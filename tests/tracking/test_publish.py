@@ -1,10 +1,12 @@
-"""The report logged from a helper process (study.tracking.publish): through the real
-``study report`` command in a fresh process, which then never imports MLflow itself."""
+"""The report logged to the sweep's parent run (study.tracking.publish), copied into a local
+store's artifact folder or logged from a helper process: through the real ``study report``
+command in a fresh process, which never imports MLflow itself."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from mlflow import MlflowClient
 from stores import config, sweep, write_study
@@ -25,7 +27,7 @@ def _report(path, cwd) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_study_report_logs_to_the_parent_run_from_a_helper_process(tmp_path, monkeypatch):
+def test_study_report_logs_to_the_parent_run_without_importing_mlflow(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path = write_study(tmp_path, n_trials=6, batch_size=3)
     cfg = config(path)
@@ -84,3 +86,25 @@ def test_without_an_mlflow_store_the_report_is_written_and_no_helper_starts(tmp_
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert "not logged to MLflow: no sweep parent run" in done.stdout
     assert not (tmp_path / "mlflow.db").exists()  # nothing created
+
+
+def test_a_report_that_cannot_be_copied_into_the_run_is_one_line(tmp_path, monkeypatch):
+    """The local copy into the parent run's artifact folder fails (a file stands where its
+    report/ folder goes): one line naming the run and the folder, the report still written."""
+    monkeypatch.chdir(tmp_path)
+    path = write_study(tmp_path, n_trials=4, batch_size=2)
+    cfg = config(path)
+    sweep(cfg)
+    client = MlflowClient(cfg.tracking.mlflow_uri)
+    exp = client.get_experiment_by_name(cfg.name)
+    (parent,) = client.search_runs([exp.experiment_id], "tags.`study.role` = 'sweep'")
+    artifacts = Path(parent.info.artifact_uri.removeprefix("file://"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    (artifacts / "report").write_text("in the way")
+    done = _report(path, tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith(
+        f"study: error: cannot log the report to MLflow run {parent.info.run_id} "
+        f"({artifacts / 'report'}): "), done.stderr
+    assert "the report is written, not logged" in done.stderr
+    assert (tmp_path / cfg.report.dir / "report.html").is_file()
