@@ -131,12 +131,13 @@ def draw_distance(panels: list[dict], dist_tol: float | None = None) -> Figure:
 
 
 def cost_colours(curves: pd.DataFrame) -> dict[Any, Any]:
-    """One colour per trial: stable trials by lr rank along viridis, stopping short of its
-    yellow (two near-yellows read as one), diverged trials red as everywhere."""
+    """One colour per trial: stable trials by lr rank along viridis, starting past its darkest
+    purple (theory's black dashes vanish on it) and stopping short of its yellow (two
+    near-yellows read as one), diverged trials red as everywhere."""
     firsts = curves.drop_duplicates("trial").sort_values("lr")
     stable = firsts[firsts["region"] != "diverged"]["trial"].tolist()
     cmap = colormaps["viridis"]
-    out = {t: cmap(x) for t, x in zip(stable, np.linspace(0.0, 0.8, max(len(stable), 1)),
+    out = {t: cmap(x) for t, x in zip(stable, np.linspace(0.2, 0.85, max(len(stable), 1)),
                                        strict=False)}
     out.update({t: COLORS["diverged"] for t in firsts[firsts["region"] == "diverged"]["trial"]})
     return out
