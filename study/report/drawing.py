@@ -2,7 +2,7 @@
 
 Each ``draw_*`` function turns plot data into a matplotlib :class:`~matplotlib.figure.Figure`
 with the Agg canvas (no pyplot, no global state), so figures can be inspected through their axes
-and artists; :func:`save_figures` writes them as PNG. Diverged trials are red ✕ throughout.
+and artists; :func:`paint` draws one and writes it as PNG. Diverged trials are red ✕ throughout.
 """
 
 from __future__ import annotations
