@@ -466,10 +466,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(exc: BaseException | None) -> bool:
+    """A Ctrl-C, also one Python wrapped: a KeyboardInterrupt raised while a class is created
+    (its ``__set_name__``) surfaces as a RuntimeError caused by it, as seen when a Ctrl-C lands
+    while numba is being imported."""
+    while exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:  # building the parser imports the declared options (numpy): a Ctrl-C may land there
         args = build_parser().parse_args(argv)
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not _interrupted(exc):
+            raise
         print("study: interrupted", file=sys.stderr)
         return 130
     try:
@@ -481,10 +494,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"study: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("study: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # the reader went away (`study iterations | head`): nothing to say
         # Python flushes stdout again at exit; point it at devnull so that cannot fail too
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except BaseException as exc:
+        if not _interrupted(exc):
+            raise
+        print("study: interrupted", file=sys.stderr)
+        return 130

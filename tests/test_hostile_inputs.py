@@ -120,3 +120,25 @@ def test_a_reader_that_goes_away_is_no_error(tmp_path, args):
     proc.stdout.close()
     err = proc.stderr.read()
     assert proc.wait(timeout=120) == 0 and err == "", err
+
+
+def test_a_ctrl_c_that_python_wrapped_is_still_an_interrupt(monkeypatch, capsys):
+    """A KeyboardInterrupt raised while a class is created reaches the command as a RuntimeError
+    caused by it (Python wraps errors of ``__set_name__``; seen when a Ctrl-C lands while numba
+    is imported): exit 130 "interrupted", as for a plain Ctrl-C, not a traceback."""
+    from study import cli
+
+    class Interrupting:
+        def __set_name__(self, owner, name):
+            raise KeyboardInterrupt
+
+    def command(args):
+        type("Imported", (), {"attr": Interrupting()})  # as a module's class statement would
+        return 0
+
+    with pytest.raises(RuntimeError) as wrapped:
+        command(None)
+    assert isinstance(wrapped.value.__cause__, KeyboardInterrupt)
+    monkeypatch.setitem(cli.COMMANDS, "fit", (cli.COMMANDS["fit"][0], command))
+    assert main(["fit", "--data", "x.csv"]) == 130
+    assert capsys.readouterr().err == "study: interrupted\n"

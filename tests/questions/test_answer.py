@@ -342,7 +342,10 @@ def test_iterations_at_kappa_1e20_is_quick_strict_and_says_why(tmp_path, capsys,
     kappa = np.linalg.cond(A) ** 2  # lstsq-grade reference, good to a few digits here
     assert out["condition_number"] == pytest.approx(kappa, rel=1e-2)
     assert out["condition_number"] > 1e19
-    assert elapsed < 20.0  # 10 s idle; the cap is never spent on what theory rules out
+    # a hang guard, not a speed target (bench_iterations.py has those): about 10 s idle, twice
+    # that in a fresh clone whose first run compiles the engine on a loaded machine; the
+    # epochs assert below is what shows the cap is never spent on what theory rules out
+    assert elapsed < 90.0
     gd = [r for r in out["runs"] if r["method"] == "best_lr"]
     assert gd and all(r["epochs_run"] < out["max_epochs"] for r in gd)
     reasons = {t.get("predicted_reason") for r in gd for t in r["targets"]
