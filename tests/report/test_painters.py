@@ -25,6 +25,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _session_empty(sid: int) -> bool:
+    """No process of the session ``sid`` (a command started with start_new_session) runs."""
+    return subprocess.run(["pgrep", "-s", str(sid)], capture_output=True).stdout == b""
+
+
 def test_forked_painters_write_the_same_files_as_one_process(valley_table, valley, tmp_path):
     table, sp = valley_table
     trials = table[[c for c in table.columns if c not in (
@@ -122,8 +127,31 @@ def test_ctrl_c_at_any_moment_of_study_report_leaves_no_painter(tmp_path, monkey
         assert done or proc.returncode == 130, (delay, proc.returncode, out, err)
         if proc.returncode == 130:
             assert err.strip().endswith("study: interrupted"), err
-        left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True)
-        assert left.stdout == "", (delay, left.stdout)  # nothing of its session still runs
+        assert _session_empty(proc.pid), delay  # nothing of its session still runs
     print(f"Ctrl-C during study report: {outcomes.count(130)} interrupted, "
           f"{outcomes.count('finished')} finished first")
     assert 130 in outcomes
+
+
+def test_painters_end_when_study_report_is_killed(tmp_path, monkeypatch):
+    """kill -9 (and SIGTERM, whose default action ends the command at once) of a real
+    ``study report`` at moments through its work: its painters see their pipe close and end
+    within seconds, whatever they were doing."""
+    from stores import config, sweep, wait_for, write_study
+
+    monkeypatch.chdir(tmp_path)
+    path = write_study(tmp_path, n_trials=8, batch_size=4, epochs=200)
+    sweep(config(path))
+    ended = 0
+    for delay, sig in ((0.3, signal.SIGKILL), (0.9, signal.SIGKILL), (1.5, signal.SIGTERM),
+                       (2.0, signal.SIGKILL)):
+        proc = subprocess.Popen([sys.executable, "-m", "study", "report", str(path)],
+                                cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(delay)
+        proc.send_signal(sig)  # the command only: its painters are left to notice
+        proc.wait(timeout=60)
+
+        assert wait_for(lambda sid=proc.pid: _session_empty(sid), timeout=15), (delay, sig)
+        ended += proc.returncode == -sig
+    print(f"study report killed {ended} times mid-way; no painter outlived it")
