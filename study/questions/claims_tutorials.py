@@ -10,6 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from study.core import prediction as P
 from study.core import theory as T
 from study.questions.answer import DEFAULT_MAX_EPOCHS
 from study.questions.claims import (
@@ -188,7 +189,7 @@ def c3_million(src: Sources) -> Entry:
     for cost in ("mse", "half_mse"):
         s = replace(MSE, cost=cost, param_tols=tols, cost_tols=(1e-6,), tol_param=min(tols))
         r = run(p, 0.01, 1_000_000, C_START, s)
-        pred, _ = T.predicted_epochs(p, s, 0.01, C_START, tols, (), 1_000_000)
+        pred, _ = P.predicted_epochs(p, s, 0.01, C_START, tols, (), 1_000_000)
         end = run(p, 0.01, 1_000_000, C_START, cost=cost)
         hits[cost] = r.first_param_epoch
         rows.append(f"{cost:<9} ‖θ − θ*‖ ≤ 1e-3 / 1e-6 / 1e-9 at steps "
@@ -221,7 +222,7 @@ def d1_learning_rate(src: Sources) -> Entry:
     table = []
     for lr in (1e-6, 1e-5, 1e-4, 3e-4, 0.99 * edge, 1.01 * edge, 5e-4):
         r = run(p, lr, DEFAULT_MAX_EPOCHS, (0, 0), param_tols=(0.01,), tol_param=0.01)
-        pred, _ = T.predicted_epochs(p, MSE, lr, (0, 0), (0.01,), (), 10**10)
+        pred, _ = P.predicted_epochs(p, MSE, lr, (0, 0), (0.01,), (), 10**10)
         factor = 1.0 - lr * sp.lam_max
         status = (f"diverged at {r.diverged_at}" if r.status == "diverged" else
                   "overshoots, converges" if factor < 0 and r.status == "converged" else

@@ -3,7 +3,7 @@ measured by the engine and as predicted by theory, and the :class:`Answer` that 
 
 A target is met at the first epoch with ‖θ_n − θ*‖ ≤ t (``param``) or (J_n − J*)/J* ≤ t
 (``cost``). The engine iterates until every target is met (or the cap);
-:func:`study.core.theory.predicted_epochs` gives the same epochs from the modal form
+:func:`study.core.prediction.predicted_epochs` gives the same epochs from the modal form
 θ_n − θ* = (I − lr·H)ⁿ(θ₀ − θ*). Plain GD is one :class:`Method`; :func:`cures` are the others.
 """
 
@@ -16,6 +16,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 import numpy as np
 
 from study.core import engine as E
+from study.core import prediction as P
 from study.core import theory as T
 from study.core.problem import Problem
 
@@ -226,10 +227,10 @@ def measure(problem: Problem, methods: Sequence[Method], starts: Sequence[Sequen
     trials, preds = [], []
     for method, init in pairs:
         if predict:
-            pred = T.predictions(problem, method.settings, method.lr, init, param_tols,
+            pred = P.predictions(problem, method.settings, method.lr, init, param_tols,
                                  cost_tols, max_epochs, gap_den=den)
         else:
-            none = T.Prediction(None, None, "not predicted")
+            none = P.Prediction(None, None, "not predicted")
             pred = (dict.fromkeys(param_tols, none), dict.fromkeys(cost_tols, none))
         preds.append(pred)
         s = replace(method.settings, param_tols=param_tols, cost_tols=engine_cost_tols,
@@ -265,7 +266,7 @@ def _probe_then_run(problem: Problem, trials: list[E.Trial], results: list[E.Res
         else:
             notes[i] = (f"stopped at epoch {r.epochs_run:,}: at the rate measured over its "
                         "second half it would need "
-                        + ("forever" if needed is None else T.beyond_text(r.epochs_run + needed)))
+                        + ("forever" if needed is None else P.beyond_text(r.epochs_run + needed)))
     for i, r in zip(again, E.run(problem, [replace(trials[i], epochs=max_epochs)
                                            for i in again]), strict=True):
         results[i], trials[i] = r, replace(trials[i], epochs=max_epochs)

@@ -9,8 +9,8 @@ H = V Λ Vᵀ of the Hessian as
 both non-increasing in n for a stable lr (|1 − lr·λ_i| < 1), so the first epoch n ≤ cap at
 which each falls to a tolerance is found by bisection, here for every trial in one array
 (about 30 vectorized evaluations whatever the number of trials). This is
-:func:`study.core.theory.predicted_epochs` for that case, one Hessian per settings instead of one
-per trial; its tests compare the two. Other settings go through theory one trial at a time.
+:func:`study.core.prediction.predicted_epochs` for that case, one Hessian per settings instead
+of one per trial; its tests compare the two. Other settings go through theory one trial at a time.
 This module imports numpy only.
 """
 

@@ -8,8 +8,9 @@
    - ``not converged``: stable, but the epoch budget ran out before reaching the OLS line.
 
    Theory predicts ``diverged`` iff lr ≥ lr_max (2/λ_max for plain GD), else ``converged`` iff the
-   first epoch n with ‖θ_n − θ*‖ ≤ dist_tol (exact, :func:`study.core.theory.predicted_epochs`) is
-   within the budget. Backtracking line search has no prediction.
+   first epoch n with ‖θ_n − θ*‖ ≤ dist_tol (exact,
+   :func:`study.core.prediction.predicted_epochs`) is within the budget. Backtracking line
+   search has no prediction.
 2. The **regions**: counts, the measured edge bracket (largest converging lr, smallest diverging
    lr) beside lr_max, per combination of swept algorithm settings; the agreement between measured
    and predicted regions, with the disagreeing trials.
@@ -28,6 +29,7 @@ import pandas as pd
 
 from study.core import theory
 from study.core.engine import Settings
+from study.core.prediction import predicted_epochs
 from study.core.problem import Problem
 from study.errors import StudyError
 from study.report import forecast
@@ -103,7 +105,7 @@ def prediction(problem: Problem, settings: Settings, lr: float, init: Sequence[f
                epochs: int, dist_tol: float) -> dict[str, Any]:
     """Theory's view of one trial: ``lr_max``, ``predicted_region`` (None without a prediction)
     and the first epochs at which each tolerance is reached (None: unstable or beyond the cap,
-    see :func:`scan_cap`). The region agrees with :func:`study.core.theory.predicted_status`."""
+    see :func:`scan_cap`). The region agrees with :func:`study.core.prediction.predicted_status`."""
     edge = theory.lr_max(problem, settings)
     ptols = tuple(sorted({*map(float, settings.param_tols), float(dist_tol)}))
     ctols = tuple(map(float, settings.cost_tols))
@@ -112,7 +114,7 @@ def prediction(problem: Problem, settings: Settings, lr: float, init: Sequence[f
         params, costs = dict.fromkeys(ptols), dict.fromkeys(ctols)
         out["predicted_region"] = "diverged"
     else:
-        params, costs = theory.predicted_epochs(problem, settings, lr, init, ptols, ctols,
+        params, costs = predicted_epochs(problem, settings, lr, init, ptols, ctols,
                                                 scan_cap(settings, epochs))
         reached = params[float(dist_tol)]
         no_prediction = settings.optimizer == "line_search" and settings.line_search != "exact"
@@ -285,7 +287,7 @@ def theory_facts(problem: Problem, settings: Settings) -> dict[str, Any]:
 def epochs_needed(problem: Problem, settings: Settings, lr: float, init: Sequence[float],
                   dist_tol: float, budget: int) -> int | None:
     """The first epoch n with ‖θ_n − θ*‖ ≤ dist_tol (None: not within the scan cap)."""
-    params, _ = theory.predicted_epochs(problem, settings, float(lr), init, (dist_tol,), (),
+    params, _ = predicted_epochs(problem, settings, float(lr), init, (dist_tol,), (),
                                         scan_cap(settings, budget))
     return params[float(dist_tol)]
 

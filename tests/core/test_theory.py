@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from study.core import engine as E
+from study.core import prediction as P
 from study.core import theory as T
 
 
@@ -45,7 +46,7 @@ def test_closed_form_trajectory_matches_the_engine(nedrich):
 @pytest.mark.parametrize("start", [(0.0, 0.0), (-1.0, 0.0), (2.0, 8.0)])
 def test_predicted_epochs_agree_with_the_iterated_engine_within_one_percent(nedrich, start):
     ptols, ctols = (0.1, 0.01, 0.001), (1e-2, 1e-3, 1e-4)
-    pred_p, pred_c = T.predicted_epochs(nedrich, E.Settings(), 1e-4, start, ptols, ctols,
+    pred_p, pred_c = P.predicted_epochs(nedrich, E.Settings(), 1e-4, start, ptols, ctols,
                                         5_000_000)
     r = E.run_one(nedrich, E.Trial(1e-4, 5_000_000, start,
                                    E.Settings(param_tols=ptols, cost_tols=ctols,
@@ -68,7 +69,7 @@ def test_predicted_epochs_agree_with_the_iterated_engine_within_one_percent(nedr
 def test_predictions_for_other_updates_match_the_engine(nedrich, settings):
     s = E.Settings(**settings, param_tols=(1.0, 0.01), cost_tols=(1e-3,))
     lr = 0.6 * T.lr_max(nedrich, s)
-    pred_p, pred_c = T.predicted_epochs(nedrich, s, lr, (0.0, 0.0), (1.0, 0.01), (1e-3,),
+    pred_p, pred_c = P.predicted_epochs(nedrich, s, lr, (0.0, 0.0), (1.0, 0.01), (1e-3,),
                                         3_000_000)
     r = E.run_one(nedrich, E.Trial(lr, 3_000_000, (0.0, 0.0),
                                    E.Settings(**settings, param_tols=(1.0, 0.01),
@@ -113,14 +114,14 @@ def test_time_constant_is_one_over_lr_lambda_min(nedrich):
 
 def test_predicted_status(nedrich):
     s = E.Settings()
-    assert T.predicted_status(nedrich, s, 5e-4, (0, 0), 2000, 0.01) == "diverged"
-    assert T.predicted_status(nedrich, s, 1e-4, (0, 0), 2000, 0.01) == "not converged"
-    assert T.predicted_status(nedrich, s, 1e-4, (2, 8), 2000, 0.01) == "converged"
+    assert P.predicted_status(nedrich, s, 5e-4, (0, 0), 2000, 0.01) == "diverged"
+    assert P.predicted_status(nedrich, s, 1e-4, (0, 0), 2000, 0.01) == "not converged"
+    assert P.predicted_status(nedrich, s, 1e-4, (2, 8), 2000, 0.01) == "converged"
 
 
 def test_exact_line_search_bound_is_an_upper_bound(nedrich):
     s = E.Settings(optimizer="line_search", line_search="exact")
-    pred_p, pred_c = T.predicted_epochs(nedrich, s, 1.0, (0.0, 0.0), (0.01,), (1e-3,), 10**9)
+    pred_p, pred_c = P.predicted_epochs(nedrich, s, 1.0, (0.0, 0.0), (0.01,), (1e-3,), 10**9)
     r = E.run_one(nedrich, E.Trial(1.0, 10**7, (0.0, 0.0),
                                    dataclasses.replace(s, param_tols=(0.01,), cost_tols=(1e-3,),
                                                        tol_param=0.01)))
@@ -181,7 +182,7 @@ def test_line_search_rate_that_rounds_to_one_is_kept_through_log1p():
     s = E.Settings(optimizer="line_search", line_search="exact")
     kappa = T.spectrum(p, s).condition_number
     assert ((kappa - 1.0) / (kappa + 1.0)) ** 2 == 1.0  # the naive rate is useless here
-    _, costs = T.predictions(p, s, 1.0, (0.0, 0.0), (0.1,), (1e-2,), 10**6)
+    _, costs = P.predictions(p, s, 1.0, (0.0, 0.0), (0.1,), (1e-2,), 10**6)
     with mp.workdps(60):
         k = mp.mpf(kappa)
         log_rate = 2 * mp.log((k - 1) / (k + 1))
@@ -200,7 +201,7 @@ def test_plain_gd_epochs_far_beyond_the_cap_match_60_digit_arithmetic():
     p = _ill(3e3, 1.0)  # κ ≈ 1e14: the slow factor 1 − lr·λ_min is about 1 − 1e-14
     lr = 0.5 * T.lr_max(p)
     init = (0.0, 0.0)
-    params, _ = T.predictions(p, E.Settings(), lr, init, (1e-3,), (), 10**6)
+    params, _ = P.predictions(p, E.Settings(), lr, init, (1e-3,), (), 10**6)
     sp = T.spectrum(p)
     c = sp.vectors.T @ (np.array(init) - p.ols_theta)
     with mp.workdps(60):

@@ -1,12 +1,12 @@
 """Theory's first epochs for many plain-GD trials at once, against theory one trial at a time
-(:func:`study.core.theory.predicted_epochs`)."""
+(:func:`study.core.prediction.predicted_epochs`)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from study.core import engine, theory
+from study.core import engine, prediction, theory
 from study.report import forecast, regions
 
 TARGETS = [("param", 0.1), ("param", 0.01), ("param", 0.001), ("cost", 1e-2), ("cost", 1e-4)]
@@ -25,7 +25,7 @@ def test_first_epochs_match_theory_trial_by_trial(fixture, request):
     cap = 10_000_000
     got = forecast.first_epochs(problem, settings, lrs, inits, TARGETS, cap)
     for k, (lr, init) in enumerate(zip(lrs, inits, strict=True)):
-        params, costs = theory.predicted_epochs(
+        params, costs = prediction.predicted_epochs(
             problem, settings, float(lr), tuple(init), [t for kind, t in TARGETS
                                                         if kind == "param"],
             [t for kind, t in TARGETS if kind == "cost"], cap)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.core import engine, theory
+from study.core import engine, prediction, theory
 from study.report import regions
 
 ARTICLE_EDGE = 4.013e-4  # 2/λ_max on the article's data (mse cost), rounded up
@@ -54,10 +54,10 @@ def test_table_against_engine_and_theory(article, nedrich):
         assert row["final_m"] == r.theta[0] and row["final_b"] == r.theta[1]
         assert row["start_distance"] == pytest.approx(
             np.linalg.norm(np.array(t.init) - nedrich.ols_theta))
-        assert row["predicted_region"] == theory.predicted_status(
+        assert row["predicted_region"] == prediction.predicted_status(
             nedrich, t.settings, t.lr, t.init, t.epochs, 0.01)
         if row["predicted_region"] != "diverged":
-            params, _ = theory.predicted_epochs(nedrich, t.settings, t.lr, t.init, (0.01,), (),
+            params, _ = prediction.predicted_epochs(nedrich, t.settings, t.lr, t.init, (0.01,), (),
                                                 10**9)
             got = row["predicted_epochs_to_dist_tol"]
             assert (None if got is pd.NA else int(got)) == params[0.01]
