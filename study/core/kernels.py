@@ -47,6 +47,11 @@ A trial's numbers never depend on the other trials of its batch: same operations
 Only numpy and numba are imported; compiled code is cached on disk across processes (named tuples
 are typed by their class, so the cache keys stay stable across processes; a compiled function
 passed as a value would not be cacheable).
+
+One file on purpose, twice the house's module size: numba invalidates a cached function only
+when its own source file changes, not when a function it inlines from another file does (numba
+pull requests 8396 and 9563 proposed it; neither was merged), so a rule kept in a second file
+could change while the loops' cached code kept the old one.
 """
 
 from __future__ import annotations
