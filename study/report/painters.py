@@ -22,6 +22,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -152,8 +153,9 @@ def _fork(others: list[Connection]) -> _Painter:
     return _Painter(pid, mine)
 
 
-def _end(p: _Painter, sig: signal.Signals | None) -> None:
-    """End one painter: told to stop (it is idle between jobs), or killed; then reaped."""
+def _end(p: _Painter, sig: signal.Signals | None, patience: float = 5.0) -> None:
+    """End one painter: told to stop (it is idle between jobs), or killed; then reaped. One
+    told to stop that is still there after ``patience`` seconds is killed."""
     try:
         if sig is None and p.alive:
             p.conn.send(None)
@@ -162,16 +164,23 @@ def _end(p: _Painter, sig: signal.Signals | None) -> None:
     except (OSError, ValueError):
         pass  # gone already
     p.conn.close()
+    deadline = time.monotonic() + patience
     try:
-        os.waitpid(p.pid, 0)
+        while os.waitpid(p.pid, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(p.pid, signal.SIGKILL)
+                os.waitpid(p.pid, 0)
+                return
+            time.sleep(0.01)
     except ChildProcessError:
-        pass
+        pass  # reaped already
 
 
 def _serve(conn: Connection) -> None:
     """The painter's loop: import the drawing, then do jobs until told to stop or the other
     end of the pipe closes."""
     from study.report import build, drawing  # noqa: F401  (while the trials are read)
+
     while True:
         try:
             message = conn.recv()

@@ -155,3 +155,18 @@ def test_painters_end_when_study_report_is_killed(tmp_path, monkeypatch):
         assert wait_for(lambda sid=proc.pid: _session_empty(sid), timeout=15), (delay, sig)
         ended += proc.returncode == -sig
     print(f"study report killed {ended} times mid-way; no painter outlived it")
+
+
+def test_a_painter_that_does_not_stop_when_told_is_killed():
+    """Ending the painters waits a few seconds for each, then kills one still busy, so a
+    painter stuck in a job never holds the command."""
+    from study.report.painters import _end
+
+    with painters() as crew:
+        busy = crew.painters[0]
+        busy.conn.send((time.sleep, (60,)))  # a job that outlasts the patience
+        start = time.monotonic()
+        _end(busy, None, patience=0.5)
+        assert time.monotonic() - start < 10 and not _alive(busy.pid)
+        crew.painters.remove(busy)
+        busy.alive = False
