@@ -10,8 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from study.errors import StudyError
 
@@ -477,7 +481,37 @@ def _interrupted(exc: BaseException | None) -> bool:
     return False
 
 
+@contextmanager
+def _no_swallowed_interrupts() -> Iterator[None]:
+    """A Ctrl-C that lands where Python cannot raise it (a weakref callback of the import
+    system, a finalizer) is printed as "Exception ignored" and lost, and the command would go
+    on as if nothing happened. It is sent again to the main thread 50 ms later, from a timer
+    thread, so that it is raised once this hook has returned, where the command's handlers see
+    it (sent from here, it would be raised inside the hook and lost again)."""
+    default = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            again = threading.Timer(0.05, signal.pthread_kill,
+                                    (threading.main_thread().ident, signal.SIGINT))
+            again.daemon = True
+            again.start()
+        else:
+            default(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = default
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    with _no_swallowed_interrupts():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:  # building the parser imports the declared options (numpy): a Ctrl-C may land there
         args = build_parser().parse_args(argv)
     except BaseException as exc:

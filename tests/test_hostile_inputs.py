@@ -4,6 +4,7 @@ and nothing is created beside the config."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -142,3 +143,29 @@ def test_a_ctrl_c_that_python_wrapped_is_still_an_interrupt(monkeypatch, capsys)
     monkeypatch.setitem(cli.COMMANDS, "fit", (cli.COMMANDS["fit"][0], command))
     assert main(["fit", "--data", "x.csv"]) == 130
     assert capsys.readouterr().err == "study: interrupted\n"
+
+
+def test_a_ctrl_c_that_python_swallowed_is_delivered_again(monkeypatch, capsys):
+    """A KeyboardInterrupt raised where Python cannot raise it (here a finalizer; in real runs a
+    weakref callback of the import system) is only printed as "Exception ignored" and the
+    command would go on; the command delivers it again and ends 130 "interrupted"."""
+    from study import cli
+
+    class Finalized:
+        def __del__(self):
+            raise KeyboardInterrupt
+
+    def command(args):
+        Finalized()  # dropped at once: its __del__ raises where nothing can catch it
+        for _ in range(100):  # the rest of a command that would finish if the Ctrl-C were lost
+            time.sleep(0.1)
+        return 0
+
+    monkeypatch.setitem(cli.COMMANDS, "fit", (cli.COMMANDS["fit"][0], command))
+    start = time.monotonic()
+    assert main(["fit", "--data", "x.csv"]) == 130
+    assert time.monotonic() - start < 5
+    captured = capsys.readouterr().err
+    assert captured == "study: interrupted\n", captured
+    assert sys.unraisablehook is not None and "cli" not in getattr(
+        sys.unraisablehook, "__qualname__", "")  # the hook is the command's only while it runs

@@ -102,9 +102,10 @@ def test_no_fork_while_another_thread_runs():
 
 def test_ctrl_c_at_any_moment_of_study_report_leaves_no_painter(tmp_path, monkeypatch):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) at moments from the
-    start to the end of a real ``study report``: it ends 130 "interrupted" or finishes with 0
-    (or, landing while Python shuts down after the report was written and said, is killed by
-    the signal then), never with a traceback, and no painter outlives it."""
+    start to the end of a real ``study report``: it ends "interrupted" (130, or killed by
+    SIGINT) or finishes with 0 (or, landing while Python shuts down after the report was
+    written and said, is killed by the signal then), never with a traceback, and no painter
+    outlives it."""
     from stores import config, sweep, write_study
 
     monkeypatch.chdir(tmp_path)
@@ -124,13 +125,16 @@ def test_ctrl_c_at_any_moment_of_study_report_leaves_no_painter(tmp_path, monkey
         done = proc.returncode in (0, -signal.SIGINT) and out.startswith("report: ")
         outcomes.append("finished" if done else proc.returncode)
         assert "Traceback" not in err, (delay, err)
-        assert done or proc.returncode == 130, (delay, proc.returncode, out, err)
-        if proc.returncode == 130:
+        # 130 from the command, or killed by the signal itself when it comes back while
+        # Python shuts down after saying so (a shell shows both as 130)
+        assert done or proc.returncode in (130, -signal.SIGINT), (delay, proc.returncode, err)
+        if not done:
             assert err.strip().endswith("study: interrupted"), err
         assert _session_empty(proc.pid), delay  # nothing of its session still runs
-    print(f"Ctrl-C during study report: {outcomes.count(130)} interrupted, "
+    interrupted = len(outcomes) - outcomes.count("finished")
+    print(f"Ctrl-C during study report: {interrupted} interrupted, "
           f"{outcomes.count('finished')} finished first")
-    assert 130 in outcomes
+    assert interrupted
 
 
 def test_painters_end_when_study_report_is_killed(tmp_path, monkeypatch):
