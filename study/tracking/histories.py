@@ -10,13 +10,12 @@ report re-runs that trial: the same numbers, the engine being deterministic.
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 import numpy as np
 
-from study.tracking.uri import sqlite_path
+from study.tracking.sqlite_store import run_artifact_uri
+from study.tracking.uri import file_path, sqlite_path
 
 
 class LocalHistories:
@@ -27,14 +26,11 @@ class LocalHistories:
 
     def __call__(self, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
         try:
-            with closing(sqlite3.connect(f"{self.db.as_uri()}?mode=ro", uri=True,
-                                         timeout=5)) as conn:
-                row = conn.execute("SELECT artifact_uri FROM runs WHERE run_uuid = ?",
-                                   (run_id,)).fetchone()
-            if row is None or not str(row[0]).startswith("file:"):
+            folder = file_path(run_artifact_uri(self.db, run_id) or "")
+            if folder is None:
                 return None
-            path = Path(unquote(urlparse(str(row[0])).path)) / "history.csv"
-            table = np.loadtxt(path, delimiter=",", skiprows=1, usecols=(0, 1), ndmin=2)
+            table = np.loadtxt(folder / "history.csv", delimiter=",", skiprows=1,
+                               usecols=(0, 1), ndmin=2)
         except (sqlite3.Error, OSError, ValueError):
             return None
         return table[:, 0].astype(np.int64), table[:, 1]

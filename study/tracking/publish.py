@@ -28,11 +28,10 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from study.errors import StudyError
 from study.tracking.sqlite_store import sweep_run_location
-from study.tracking.uri import sqlite_path, sqlite_store_missing
+from study.tracking.uri import file_path, sqlite_path, sqlite_store_missing
 
 Publish = Callable[[Path], "str | None"]
 
@@ -86,11 +85,12 @@ def _local_publisher(uri: str, experiment: str) -> Publish | None:
     if found is None:
         return lambda folder: None
     run_id, artifacts = found
-    if not artifacts.startswith("file:"):
+    local = file_path(artifacts)
+    if local is None:
         return None
 
     def publish(folder: Path) -> str:
-        target = Path(unquote(urlparse(artifacts).path)) / "report"
+        target = local / "report"
         try:
             shutil.copytree(folder, target, dirs_exist_ok=True)
         except OSError as err:

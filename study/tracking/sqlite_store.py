@@ -202,11 +202,22 @@ ORDER BY r.start_time DESC LIMIT 1
 """
 
 
-def sweep_run_location(db: Path, experiment: str) -> tuple[str, str] | None:
-    """(run id, artifact URI) of ``experiment``'s latest parent run in the store ``db``, read
-    with sqlite alone (importing MLflow and opening its store takes ~2 s); None when there is
-    no such run. Raises sqlite3.Error on a store it cannot read (not MLflow's schema, locked
-    past 5 s), for the caller to ask MLflow instead."""
+def _read_row(db: Path, query: str, *args: str) -> tuple | None:
+    """The first row of ``query`` on the store ``db``, opened read-only with sqlite alone
+    (importing MLflow and opening its store takes ~2 s). Raises sqlite3.Error on a store it
+    cannot read (not MLflow's schema, locked past 5 s), for the caller to ask MLflow instead."""
     with closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=5)) as conn:
-        row = conn.execute(_SWEEP_RUN, (experiment,)).fetchone()
+        return conn.execute(query, args).fetchone()
+
+
+def sweep_run_location(db: Path, experiment: str) -> tuple[str, str] | None:
+    """(run id, artifact URI) of ``experiment``'s latest parent run in the store ``db``; None
+    when there is no such run (see :func:`_read_row` for what raises)."""
+    row = _read_row(db, _SWEEP_RUN, experiment)
     return None if row is None else (str(row[0]), str(row[1]))
+
+
+def run_artifact_uri(db: Path, run_id: str) -> str | None:
+    """The artifact URI of the run ``run_id`` in the store ``db``; None when there is none."""
+    row = _read_row(db, "SELECT artifact_uri FROM runs WHERE run_uuid = ?", run_id)
+    return None if row is None else str(row[0])

@@ -19,6 +19,11 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(path.lstrip("/")).resolve()
 
 
+def file_path(uri: str) -> Path | None:
+    """The local folder or file behind a ``file:`` URI (an artifact location), else None."""
+    return Path(unquote(urlparse(uri).path)) if uri.startswith("file:") else None
+
+
 def sqlite_store_missing(uri: str) -> bool:
     """True when ``uri`` names a local sqlite store whose file does not exist."""
     db = sqlite_path(uri)
