@@ -512,19 +512,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
+    debug = False
     try:  # building the parser imports the declared options (numpy): a Ctrl-C may land there
         args = build_parser().parse_args(argv)
-    except BaseException as exc:
-        if not _interrupted(exc):
-            raise
-        print("study: interrupted", file=sys.stderr)
-        return 130
-    try:
+        debug = args.debug
         code = COMMANDS[args.command][1](args)
         sys.stdout.flush()  # a reader that went away shows here, not at the interpreter's exit
         return code
     except StudyError as exc:
-        if args.debug:
+        if debug:
             raise
         print(f"study: error: {exc}", file=sys.stderr)
         return 2
