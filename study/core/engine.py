@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 __all__ = ["Result", "Settings", "Trial", "checkpoints", "rule_name", "run", "run_batch",
@@ -231,6 +232,14 @@ def run(problem: Problem, trials: Sequence[Trial], halt: np.ndarray | None = Non
     return results  # type: ignore[return-value]
 
 
+def _kernels() -> ModuleType:
+    """The compiled kernels. numba and the compiled code load here, on the first run (about
+    0.6 s): commands that only read a config, a store or a report's trials never pay it."""
+    from study.core import kernels
+
+    return kernels
+
+
 def run_one(problem: Problem, trial: Trial) -> Result:
     """Run a single trial."""
     return run(problem, [trial])[0]
@@ -249,10 +258,7 @@ def run_batch(problem: Problem, settings: Settings, lr: np.ndarray, epochs: np.n
              else np.asarray(seeds, dtype=np.int64) % (2**32))
     check_array("lr", lr)
     check_array("epochs", epochs[epochs != 0])  # 0 epochs is the start itself, not a budget
-    # numba and the compiled code load here, on the first run (about 0.6 s): commands that
-    # only read a config, a store or a report's trials never pay it
-    from study.core import kernels as K
-
+    K = _kernels()
     check_array("init", init)
     w = working(problem, settings.cost, settings.standardize)
     theta_star = problem.ols_theta
@@ -298,9 +304,7 @@ def _outputs(settings: Settings, epochs: np.ndarray, ptol: np.ndarray, ctol_abs:
     for e in np.unique(epochs):
         sched = checkpoints(int(e), n_hist, settings.history_dense)
         ck[epochs == e, : sched.size] = sched
-    from study.core import kernels as K
-
-    return K.Outputs(
+    return _kernels().Outputs(
         checkpoints=ck, ptol2=ptol**2, ctol_abs=ctol_abs, record_path=settings.record_path,
         theta=np.empty((n_trials, p)), gap=np.empty(n_trials),
         status=np.empty(n_trials, np.int64), epochs=np.empty(n_trials, np.int64),
@@ -327,8 +331,7 @@ def _rule_params(params: type, settings: Settings, w: Working, lr: np.ndarray,
                     "sequential": settings.update == "sequential", "armijo": settings.armijo,
                     "shrink": settings.shrink}
     if "M" in params._fields:
-        from study.core import kernels as K
-
+        K = _kernels()
         fields["M"] = iteration_matrices(w.hessian, lr, settings.update, beta)
         if params is K.LinearMap and fields["M"].shape[1] == 2:  # the scalar loop's own type
             params = K.LinearMap2
