@@ -176,12 +176,17 @@ def test_two_machines_of_four_workers_on_postgresql_and_an_mlflow_server(tmp_pat
     check_histories(cfg, r)
 
 
+HEARTBEAT_TRIALS = 400  # of the heartbeat test below
+
+
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_a_worker_on_another_machine_killed_is_found_by_its_heartbeat(tmp_path):
     pg, server = services()
     name = f"beat-{os.urandom(4).hex()}"
-    path = write_study(tmp_path, n_trials=150, batch_size=5, epochs=40)
+    # enough trials that the three workers cannot finish them all while the fourth starts
+    # (importing MLflow and Optuna takes seconds on a loaded machine)
+    path = write_study(tmp_path, n_trials=HEARTBEAT_TRIALS, batch_size=5, epochs=40)
     overrides = server_overrides(pg, server, name)
     cfg = config(path, *overrides)
     sets = [a for o in overrides for a in ("--set", o)]
@@ -198,12 +203,18 @@ def test_a_worker_on_another_machine_killed_is_found_by_its_heartbeat(tmp_path):
                                    "STUDY_WORKER_HOST": "elsewhere"})
     remote.stdin.write(pickle.dumps(spec))
     remote.stdin.close()
-    wait_for(lambda: running_of(cfg, host="elsewhere"), timeout=120)
+    try:
+        wait_for(lambda: running_of(cfg, host="elsewhere"), timeout=120)
+    except AssertionError:  # say why: the remote's last words, whether the sweep had ended
+        remote.kill()
+        raise AssertionError(f"the remote worker never ran a trial; sweep still running: "
+                             f"{main.poll() is None}; remote said: "
+                             f"{remote.stderr.read().decode()[-500:]}") from None
     remote.kill()
     remote.wait()
     code, _, err = finish(main)
     assert code == 0, err
-    everything, r = check_exact(cfg, 150)
+    everything, r = check_exact(cfg, HEARTBEAT_TRIALS)
     # failed by a live worker once its heartbeat was 4 s old, and run again once
     held = [t for t in died_with(everything, "") if t.user_attrs["worker"].startswith("elsewhere:")]
     assert held, "the remote worker was killed between two batches"
