@@ -254,12 +254,22 @@ class Tracker:
     def _mark_experiment_kind(self) -> None:
         """Tag the experiment as model training (``mlflow.experimentKind``); a kind someone
         chose in the UI is kept."""
-        exp = retry_store(lambda: self.client.get_experiment(self.experiment_id),
-                          "read the experiment")
-        if EXPERIMENT_KIND[0] not in exp.tags:
+        def tagged() -> bool:
+            exp = retry_store(lambda: self.client.get_experiment(self.experiment_id),
+                              "read the experiment")
+            return EXPERIMENT_KIND[0] in exp.tags
+
+        if tagged():
+            return
+        try:
             retry_store(lambda: self.client.set_experiment_tag(self.experiment_id,
                                                                *EXPERIMENT_KIND),
                         "tag the experiment")
+        except MlflowException:
+            # another process (a second machine starting on the same study) tagged it between
+            # the read and the write: a tracking server on PostgreSQL refuses the second insert
+            if not tagged():
+                raise
 
     def end_parent(self, status: str, metrics: Mapping[str, float] | None = None,
                    patient: bool = True) -> None:
